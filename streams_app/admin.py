@@ -1,0 +1,96 @@
+"""Django admin: data entry for readings (written to Redis through the same domain function
+as every other door) and API tokens."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+
+from streams_app.catalog import streams_page
+from streams_app.errors import DomainError
+from streams_app.forms import ReadingForm, add_domain_error
+from streams_app.models import ApiToken, Reading
+from streams_app.readings import reading_add
+from streams_app.stores import stream_store
+from streams_app.stream_names import url_token
+
+
+@admin.register(Reading)
+class ReadingAdmin(admin.ModelAdmin):
+    """Readings live in Redis streams, not in a table: the admin offers entry, not editing."""
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
+        return request.user.is_active and request.user.is_staff and (
+            request.user.has_perm("streams_app.view_reading") or request.user.has_perm("streams_app.add_reading")
+        )
+
+    def add_view(self, request: HttpRequest, form_url: str = "", extra_context=None) -> HttpResponse:
+        if not self.has_add_permission(request):
+            return self.admin_site.login(request) if not request.user.is_authenticated else HttpResponse(status=403)
+        status = 200
+        if request.method == "POST":
+            form = ReadingForm(request.POST)
+            if form.is_valid():
+                values = form.cleaned_data
+                try:
+                    new_id = reading_add(
+                        store=stream_store(),
+                        city=values["city"],
+                        temperature=values["temperature"],
+                        humidity=values["humidity"],
+                        entry_id=values["id"],
+                    )
+                except DomainError as error:
+                    add_domain_error(form, error)
+                    status = error.status
+                else:
+                    messages.success(request, f"Added reading {new_id} to {values['city']}.")
+                    if "_addanother" in request.POST:
+                        return HttpResponseRedirect(request.path)
+                    return HttpResponseRedirect(reverse("admin:streams_app_reading_changelist"))
+        else:
+            form = ReadingForm(initial={"city": request.GET.get("city", "")})
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Add reading",
+            "form": form,
+        }
+        return render(request, "admin/streams_app/reading/add.html", context, status=status)
+
+    def changelist_view(self, request: HttpRequest, extra_context=None) -> HttpResponse:
+        if not self.has_view_permission(request):
+            return HttpResponse(status=403)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Readings by stream",
+            "has_add_permission": self.has_add_permission(request),
+            "error": None,
+            "streams": [],
+        }
+        try:
+            page = streams_page(store=stream_store(), per_page=100)
+            context["streams"] = [(summary, url_token(summary.name)) for summary in page.streams]
+        except DomainError as error:
+            context["error"] = error.message
+        return render(request, "admin/streams_app/reading/list.html", context)
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "user", "name", "created", "last_used")
+    readonly_fields = ("key_prefix", "created", "last_used")
+    fields = ("user", "name", "key_prefix", "created", "last_used")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # Keys are shown once, at creation: `manage.py create_api_token USERNAME` issues them.
+        return False

@@ -1,0 +1,17 @@
+"""The gateway: the only package that talks to Redis. Everything else speaks in domain terms."""
+
+from streams_app.gateway.connection import connect, describe_url
+from streams_app.gateway.streams import StreamStore
+from streams_app.gateway.types import Entry, EntryBatch, RangeQuery, ServerMemory, StreamKeysPage, StreamSummary
+
+__all__ = [
+    "Entry",
+    "EntryBatch",
+    "RangeQuery",
+    "ServerMemory",
+    "StreamKeysPage",
+    "StreamStore",
+    "StreamSummary",
+    "connect",
+    "describe_url",
+]

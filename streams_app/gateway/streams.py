@@ -1,0 +1,304 @@
+"""Stream reads and writes: XADD, XRANGE/XREVRANGE, XINFO STREAM, SCAN, MEMORY."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterable, Iterator, Sequence
+
+import hiredis
+import redis
+
+from streams_app.errors import Conflict, NotFound
+from streams_app.gateway.connection import redis_call, translate_redis_error
+from streams_app.gateway.types import (
+    Entry,
+    EntryBatch,
+    RangeQuery,
+    ServerMemory,
+    StreamKeysPage,
+    StreamSummary,
+    text,
+)
+from streams_app.stream_ids import StreamId
+from streams_app.stream_names import display_name, key_bytes, key_from_bytes
+
+TOO_SMALL_ID = "The ID specified in XADD is equal or smaller"
+Fields = Sequence[tuple[str, str]]
+
+
+class StreamStore:
+    """Typed access to the streams of one Redis database."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+
+    # --- writes -----------------------------------------------------------------
+
+    @redis_call
+    def add_entry(self, name: str, fields: Fields, entry_id: str = "*") -> str:
+        """XADD one entry; returns its ID. An ID not above the last one is a Conflict."""
+        try:
+            new_id = self.client.xadd(key_bytes(name), {k: v for k, v in fields}, id=entry_id)
+        except redis.ResponseError as error:
+            if TOO_SMALL_ID in str(error):
+                last = self.last_generated_id(name)
+                raise Conflict(
+                    f"The ID {entry_id} is not greater than the last ID of “{display_name(name)}” ({last}): "
+                    "IDs in a stream must grow.",
+                    field="id",
+                ) from error
+            raise
+        return text(new_id)
+
+    def add_entries(self, name: str, batches: Iterable[EntryBatch]) -> Iterator[int]:
+        """XADD many entries, a pipelined batch at a time; yields the total written after each batch.
+
+        Batch k+1 is built and sent before the replies to batch k are read, so this
+        process and Redis work side by side. Stops at the first refused entry, raised as
+        a domain error whose `entries_written` counts what went in before it.
+        """
+        key = key_bytes(name)
+        key_part = "$%d\r\n%s\r\n" % (len(key), key.decode("latin-1"))
+        try:
+            connection = self.client.connection_pool.get_connection()
+        except Exception as error:
+            raise (translate_redis_error(error) or error) from error
+        written = 0
+        in_flight = 0
+        try:
+            wire = _RawWire(connection)
+            for batch in batches:
+                size = len(batch)
+                if not size:
+                    continue
+                wire.send(_pack_xadd_batch(key_part, batch))
+                if in_flight:
+                    written += wire.expect(in_flight)
+                    yield written
+                in_flight = size
+            if in_flight:
+                written += wire.expect(in_flight)
+                yield written
+        except _RefusedEntry as refused:
+            connection.disconnect()  # replies to later commands are still on the wire
+            refusal = self._refusal(name, refused.error)
+            refusal.entries_written = written + refused.accepted
+            raise refusal from refused.error
+        except Exception as error:
+            connection.disconnect()
+            domain_error = translate_redis_error(error)
+            if domain_error is None:
+                raise
+            raise domain_error from error
+        except BaseException:
+            connection.disconnect()
+            raise
+        finally:
+            self.client.connection_pool.release(connection)
+
+    def _refusal(self, name: str, error: Exception) -> Exception:
+        if TOO_SMALL_ID in str(error):
+            return Conflict(
+                f"An ID is not greater than the last ID of “{display_name(name)}” "
+                f"({self.last_generated_id(name)}): IDs in a stream must grow."
+            )
+        return translate_redis_error(redis.ResponseError(str(error))) or redis.ResponseError(str(error))
+
+    # --- reads ------------------------------------------------------------------
+
+    @redis_call
+    def key_type(self, name: str) -> str:
+        """Redis's type of the key: 'stream', 'string', ... or 'none'."""
+        return text(self.client.type(key_bytes(name)))
+
+    def require_stream(self, name: str) -> None:
+        """NotFound if there is no such key; Conflict if it is not a stream."""
+        kind = self.key_type(name)
+        if kind == "none":
+            raise NotFound(f"There is no stream called “{display_name(name)}”.")
+        if kind != "stream":
+            raise Conflict(f"The key “{display_name(name)}” holds a {kind}, not a stream.")
+
+    @redis_call
+    def last_generated_id(self, name: str) -> str | None:
+        try:
+            info = self.client.xinfo_stream(key_bytes(name))
+        except redis.ResponseError:
+            return None
+        return text(info.get("last-generated-id"))
+
+    @redis_call
+    def ranges(self, name: str, queries: Sequence[RangeQuery]) -> list[list[Entry]]:
+        """Run several range reads of one stream in one round trip (bounds inclusive)."""
+        key = key_bytes(name)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.type(key)
+        for query in queries:
+            low, high = str(query.low), str(query.high)
+            if query.reverse:
+                pipe.xrevrange(key, max=high, min=low, count=query.count)
+            else:
+                pipe.xrange(key, min=low, max=high, count=query.count)
+        kind, *results = pipe.execute()
+        kind = text(kind)
+        if kind == "none":
+            raise NotFound(f"There is no stream called “{display_name(name)}”.")
+        if kind != "stream":
+            raise Conflict(f"The key “{display_name(name)}” holds a {kind}, not a stream.")
+        return [[Entry.from_redis(raw_id, raw_fields) for raw_id, raw_fields in rows] for rows in results]
+
+    @redis_call
+    def entry(self, name: str, entry_id: StreamId) -> Entry | None:
+        [rows] = self.ranges(name, [RangeQuery(entry_id, entry_id, 1)])
+        return rows[0] if rows else None
+
+    @redis_call
+    def length(self, name: str) -> int:
+        return int(self.client.xlen(key_bytes(name)))
+
+    @redis_call
+    def scan_stream_keys(
+        self, *, cursor: int = 0, want: int = 50, scan_count: int = 1000, max_calls: int = 20
+    ) -> StreamKeysPage:
+        """Walk the keyspace with SCAN ... TYPE stream until `want` keys are found or
+        `max_calls` SCAN calls are spent, so a huge keyspace never holds a page up."""
+        names: list[str] = []
+        scanned_calls = 0
+        while True:
+            cursor, keys = self.client.scan(cursor=cursor, count=scan_count, _type="stream")
+            cursor = int(cursor)
+            scanned_calls += 1
+            names.extend(key_from_bytes(key) for key in keys)
+            if cursor == 0 or len(names) >= want or scanned_calls >= max_calls:
+                break
+        return StreamKeysPage(
+            names=names, next_cursor=cursor or None, keys_scanned=scanned_calls * scan_count
+        )
+
+    @redis_call
+    def summaries(self, names: Sequence[str]) -> list[StreamSummary]:
+        """Length, first and last entry, groups and memory of each stream, in one round trip.
+        Keys that vanished (or changed type) since they were listed are left out."""
+        pipe = self.client.pipeline(transaction=False)
+        for name in names:
+            pipe.xinfo_stream(key_bytes(name))
+            pipe.memory_usage(key_bytes(name))
+        replies = pipe.execute(raise_on_error=False)
+        found = []
+        for index, name in enumerate(names):
+            info, memory = replies[2 * index], replies[2 * index + 1]
+            if isinstance(info, Exception):
+                continue
+            first = info.get("first-entry")
+            last = info.get("last-entry")
+            found.append(
+                StreamSummary(
+                    name=name,
+                    length=int(info.get("length", 0)),
+                    first_id=text(first[0]) if first else None,
+                    last_id=text(last[0]) if last else None,
+                    last_generated_id=text(info.get("last-generated-id")),
+                    groups=int(info.get("groups", 0)),
+                    memory_bytes=None if isinstance(memory, Exception) or memory is None else int(memory),
+                    entries_added=int(info["entries-added"]) if "entries-added" in info else None,
+                )
+            )
+        return found
+
+    @redis_call
+    def summary(self, name: str) -> StreamSummary:
+        self.require_stream(name)
+        found = self.summaries([name])
+        if not found:
+            raise NotFound(f"There is no stream called “{display_name(name)}”.")
+        return found[0]
+
+    @redis_call
+    def memory_usage(self, name: str) -> int | None:
+        value = self.client.memory_usage(key_bytes(name), samples=0)
+        return None if value is None else int(value)
+
+    @redis_call
+    def server_memory(self) -> ServerMemory:
+        memory = self.client.info("memory")
+        server = self.client.info("server")
+        return ServerMemory(
+            used_memory=int(memory.get("used_memory", 0)),
+            used_memory_human=str(memory.get("used_memory_human", "")),
+            used_memory_dataset=int(memory.get("used_memory_dataset", 0)),
+            used_memory_peak_human=str(memory.get("used_memory_peak_human", "")),
+            maxmemory=int(memory.get("maxmemory", 0)),
+            redis_version=str(server.get("redis_version", "")),
+        )
+
+    @redis_call
+    def ping(self) -> bool:
+        return bool(self.client.ping())
+
+
+# --- the raw pipelined XADD path --------------------------------------------------
+
+
+class _RefusedEntry(Exception):
+    def __init__(self, error: Exception, accepted: int) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.accepted = accepted
+
+
+def _bulk(value: str) -> str:
+    """A RESP bulk string, built as latin-1 text so a whole batch is encoded in one call."""
+    if not value.isascii():
+        value = value.encode("utf-8", "surrogateescape").decode("latin-1")
+    return f"${len(value)}\r\n{value}\r\n"
+
+
+def _bulk_column(values: Sequence[str]) -> list[str]:
+    # Readings repeat a few hundred distinct values: encode each once.
+    encoded: dict[str, str] = {}
+    return [encoded.get(value) or encoded.setdefault(value, _bulk(value)) for value in values]
+
+
+def _pack_xadd_batch(key_part: str, batch: EntryBatch) -> bytes:
+    """The batch as one buffer of XADD commands in RESP, built a column at a time."""
+    head = f"*{3 + 2 * len(batch.columns)}\r\n$4\r\nXADD\r\n{key_part}"
+    if batch.ids is None:
+        commands = [head + "$1\r\n*\r\n"] * len(batch)
+    else:
+        commands = [head + _bulk(entry_id) for entry_id in batch.ids]
+    for field_name, values in batch.columns:
+        name_part = _bulk(field_name)
+        commands = [command + name_part + value for command, value in zip(commands, _bulk_column(values), strict=True)]
+    return "".join(commands).encode("latin-1")
+
+
+class _RawWire:
+    """Sends whole batches and reads many replies straight off a connection's socket with hiredis.
+
+    redis-py's per-command bookkeeping costs more than Redis takes to run an XADD;
+    at tens of thousands of entries per batch that would make us the bottleneck.
+    """
+
+    def __init__(self, connection: redis.connection.Connection) -> None:
+        connection.connect()
+        self.sock: socket.socket = connection._sock  # noqa: SLF001 - the gateway owns the wire
+        self.reader = hiredis.Reader()
+
+    def send(self, payload: bytes) -> None:
+        self.sock.sendall(payload)
+
+    def expect(self, count: int) -> int:
+        received = 0
+        reader = self.reader
+        while received < count:
+            reply = reader.gets()
+            if reply is False:
+                chunk = self.sock.recv(1 << 16)
+                if not chunk:
+                    raise redis.ConnectionError("Redis closed the connection during a batch of XADDs.")
+                reader.feed(chunk)
+                continue
+            if isinstance(reply, hiredis.ReplyError):
+                raise _RefusedEntry(reply, received)
+            received += 1
+        return received

@@ -1,0 +1,105 @@
+"""Values the gateway returns: plain dataclasses, no Redis types."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from streams_app.stream_ids import StreamId
+
+
+def text(raw: bytes | str | None) -> str:
+    """Bytes from Redis as text; bytes that are not UTF-8 appear as visible escapes (\\xff)."""
+    if raw is None:
+        return ""
+    if isinstance(raw, str):
+        return raw
+    return raw.decode("utf-8", "backslashreplace")
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One stream entry: its ID and its fields (text to text)."""
+
+    id: str
+    fields: dict[str, str]
+
+    @property
+    def stream_id(self) -> StreamId:
+        return StreamId.parse(self.id)
+
+    @property
+    def time(self) -> datetime | None:
+        return self.stream_id.time
+
+    @classmethod
+    def from_redis(cls, raw_id: bytes, raw_fields: dict[bytes, bytes] | list[bytes] | None) -> Entry:
+        if isinstance(raw_fields, list):
+            pairs = zip(raw_fields[::2], raw_fields[1::2], strict=True)
+        else:
+            pairs = (raw_fields or {}).items()
+        return cls(id=text(raw_id), fields={text(name): text(value) for name, value in pairs})
+
+
+@dataclass(frozen=True, slots=True)
+class EntryBatch:
+    """Entries to add, as columns: `ids` (None lets Redis choose each ID) and one list of values per field."""
+
+    ids: Sequence[str] | None
+    columns: Sequence[tuple[str, Sequence[str]]]
+
+    def __len__(self) -> int:
+        return len(self.columns[0][1]) if self.columns else 0
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSummary:
+    """What the streams page shows of one stream."""
+
+    name: str
+    length: int
+    first_id: str | None
+    last_id: str | None
+    last_generated_id: str
+    groups: int
+    memory_bytes: int | None
+    entries_added: int | None = None
+
+    @property
+    def first_time(self) -> datetime | None:
+        return StreamId.parse(self.first_id).time if self.first_id else None
+
+    @property
+    def last_time(self) -> datetime | None:
+        return StreamId.parse(self.last_id).time if self.last_id else None
+
+
+@dataclass(frozen=True, slots=True)
+class StreamKeysPage:
+    """Stream keys found by one SCAN walk, and the cursor to go on from (None when done)."""
+
+    names: list[str]
+    next_cursor: int | None
+    keys_scanned: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RangeQuery:
+    """One XRANGE (or XREVRANGE when `reverse`) between inclusive bounds."""
+
+    low: StreamId
+    high: StreamId
+    count: int
+    reverse: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ServerMemory:
+    used_memory: int
+    used_memory_human: str
+    used_memory_dataset: int
+    used_memory_peak_human: str
+    maxmemory: int
+    redis_version: str
+    details: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,58 @@
+"""Django's tables hold only what is not stream data: API tokens. Readings live in Redis;
+the unmanaged `Reading` model exists so Django admin can offer data entry for them."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from django.conf import settings
+from django.db import models
+
+TOKEN_PREFIX = "wst_"
+
+
+def hash_token(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+class ApiTokenQuerySet(models.QuerySet):
+    def issue(self, *, user, name: str = "") -> tuple[ApiToken, str]:
+        """A new token for `user`; the key is returned once and only its hash is stored."""
+        key = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        token = self.create(user=user, name=name, key_hash=hash_token(key), key_prefix=key[:8])
+        return token, key
+
+
+class ApiToken(models.Model):
+    """A key for scripts calling the JSON API (`Authorization: Token <key>`)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100, blank=True)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    key_prefix = models.CharField(max_length=8, editable=False)
+    created = models.DateTimeField(auto_now_add=True)
+    last_used = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = ApiTokenQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        return f"{self.key_prefix}… ({self.name or self.user})"
+
+
+class Reading(models.Model):
+    """A weather reading as Django admin sees it; stored in Redis, never in a table."""
+
+    city = models.CharField(max_length=64, help_text="The stream: 1–64 letters, digits and _ - . :")
+    temperature = models.CharField(max_length=32, help_text="°C, from -90 to 60")
+    humidity = models.CharField(max_length=32, help_text="%, from 0 to 100")
+    entry_id = models.CharField(
+        "ID", max_length=41, blank=True, help_text="Optional: ms or ms-seq, above the stream's last ID"
+    )
+
+    class Meta:
+        managed = False
+        verbose_name = "reading"

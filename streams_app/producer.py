@@ -1,0 +1,161 @@
+"""Writing many readings to a city's stream: the tutorial's producer, made fast.
+
+Readings go out in pipelined batches; with a rate they are paced in real time (the
+tutorial's one-reading-per-second feed) and get Redis-chosen IDs; with a start time
+they get explicit IDs one interval apart (a simulated past day).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from streams_app.errors import BadInput
+from streams_app.gateway import EntryBatch, StreamStore
+from streams_app.readings import HUMIDITY_RANGE, TEMPERATURE_RANGE, parse_measurement
+from streams_app.stream_ids import datetime_to_ms, parse_new_entry_id
+from streams_app.stream_names import validate_city
+from streams_app.weather import SECONDS_PER_DAY, simulated_weather
+
+Progress = Callable[[int, int], None]
+MAX_COUNT = 100_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class ProducePlan:
+    city: str
+    count: int
+    rate: float | None = None
+    start: datetime | None = None
+    interval_seconds: float = 1.0
+    temperature: str | None = None
+    humidity: str | None = None
+    entry_id: str = "*"
+    seed: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProduceResult:
+    city: str
+    written: int
+    seconds: float
+    last_id: str | None
+
+    @property
+    def rate(self) -> float:
+        return self.written / self.seconds if self.seconds > 0 else float("inf")
+
+
+def plan_produce(
+    *,
+    city: str,
+    count: int,
+    rate: float | None = None,
+    start: datetime | None = None,
+    interval_seconds: float = 1.0,
+    temperature: object = None,
+    humidity: object = None,
+    entry_id: str | None = None,
+    seed: int | None = None,
+) -> ProducePlan:
+    """Validate what to produce, with the same rules and messages as a single reading."""
+    city = validate_city(city)
+    if not 1 <= count <= MAX_COUNT:
+        raise BadInput(f"The count must be between 1 and {MAX_COUNT:,}; got {count}.", field="count")
+    if rate is not None and not 0 < rate <= 1_000_000:
+        raise BadInput(f"The rate must be above 0 and at most 1,000,000 readings per second; got {rate}.", field="rate")
+    if rate is not None and start is not None:
+        raise BadInput("Give either a rate (live, paced) or a start time (back-filled IDs), not both.", field="rate")
+    if not 0.001 <= interval_seconds <= SECONDS_PER_DAY:
+        raise BadInput("The interval must be between 0.001 and 86400 seconds.", field="interval")
+    new_id = parse_new_entry_id(entry_id or "")
+    if new_id != "*" and count != 1:
+        raise BadInput("An explicit ID can only be given for a single reading (count 1).", field="id")
+    fixed_temperature = fixed_humidity = None
+    if temperature is not None:
+        fixed_temperature = parse_measurement(
+            temperature, field="temperature", label="Temperature", bounds=TEMPERATURE_RANGE, unit="°C"
+        )
+    if humidity is not None:
+        fixed_humidity = parse_measurement(humidity, field="humidity", label="Humidity", bounds=HUMIDITY_RANGE, unit="%")
+    if start is not None and datetime_to_ms(start) < 0:
+        raise BadInput("The start time must be after 1970-01-01.", field="start")
+    return ProducePlan(
+        city=city,
+        count=count,
+        rate=rate,
+        start=start,
+        interval_seconds=interval_seconds,
+        temperature=fixed_temperature,
+        humidity=fixed_humidity,
+        entry_id=new_id,
+        seed=seed,
+    )
+
+
+BATCH_SIZE = 10_000
+
+
+def _batches(plan: ProducePlan, first_index: int, count: int) -> Iterator[EntryBatch]:
+    """The readings from `first_index` on, a batch at a time, generated as they are needed."""
+    start_second = 0.0
+    if plan.start is not None:
+        midnight = plan.start.replace(hour=0, minute=0, second=0, microsecond=0)
+        start_second = (plan.start - midnight).total_seconds()
+    start_ms = datetime_to_ms(plan.start) if plan.start is not None else None
+    step_ms = plan.interval_seconds * 1000
+    for batch_start in range(first_index, first_index + count, BATCH_SIZE):
+        size = min(BATCH_SIZE, first_index + count - batch_start)
+        temperatures, humidities = simulated_weather(
+            size,
+            start_second=start_second + batch_start * plan.interval_seconds,
+            interval_seconds=plan.interval_seconds,
+            seed=None if plan.seed is None else plan.seed + batch_start,
+        )
+        if plan.temperature is not None:
+            temperatures = [plan.temperature] * size
+        if plan.humidity is not None:
+            humidities = [plan.humidity] * size
+        if start_ms is not None:
+            # The interval is at least 1 ms, so every reading gets a millisecond of its own.
+            ids = [f"{start_ms + int(index * step_ms)}-0" for index in range(batch_start, batch_start + size)]
+        elif plan.entry_id != "*":
+            ids = [plan.entry_id]
+        else:
+            ids = None
+        yield EntryBatch(ids=ids, columns=[("temperature", temperatures), ("humidity", humidities)])
+
+
+def produce(*, store: StreamStore, plan: ProducePlan, progress: Progress | None = None) -> ProduceResult:
+    """Write the planned readings; `progress(written, total)` is called after each batch."""
+    started = time.perf_counter()
+    written = 0
+    if plan.rate is None:
+        for written in store.add_entries(plan.city, _batches(plan, 0, plan.count)):
+            if progress:
+                progress(written, plan.count)
+    else:
+        written = _produce_paced(store, plan, progress, started)
+    seconds = time.perf_counter() - started
+    last = store.last_generated_id(plan.city) if written else None
+    return ProduceResult(city=plan.city, written=written, seconds=seconds, last_id=last)
+
+
+def _produce_paced(store: StreamStore, plan: ProducePlan, progress: Progress | None, started: float) -> int:
+    """Real-time feed: at each tick write the readings that are due, then sleep to the next one."""
+    assert plan.rate is not None
+    tick = max(1.0 / plan.rate, 0.05)
+    written = 0
+    while written < plan.count:
+        due = min(plan.count, int((time.perf_counter() - started) * plan.rate) + 1)
+        if due > written:
+            for done in store.add_entries(plan.city, _batches(plan, written, due - written)):
+                if progress:
+                    progress(written + done, plan.count)
+            written = due
+        if written < plan.count:
+            next_due = started + written / plan.rate
+            time.sleep(max(0.0, min(tick, next_due - time.perf_counter())))
+    return written

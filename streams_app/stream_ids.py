@@ -1,0 +1,185 @@
+"""Stream entry IDs and range bounds: parsing, ordering and conversion to and from time.
+
+Every bound a user gives (`-`, `+`, `ms`, `ms-seq`, `(ms-seq`, or a date-time) is turned
+into the inclusive ID it stands for, so that paging can compare and step bounds exactly.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
+
+from streams_app.errors import BadInput
+
+MAX_PART = 2**64 - 1
+_ID_PATTERN = re.compile(r"^(\d{1,20})(?:-(\d{1,20}))?$")
+EXAMPLE_ID = "1534866436902-0"
+EXAMPLE_DATETIME = "2024-05-01 13:30"
+
+
+@dataclass(frozen=True, order=True, slots=True)
+class StreamId:
+    """One entry ID: milliseconds since the epoch and a sequence number."""
+
+    ms: int
+    seq: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.ms}-{self.seq}"
+
+    @classmethod
+    def parse(cls, text: str | bytes) -> StreamId:
+        """Parse an ID as Redis returns it (`ms-seq`); trusted input only."""
+        if isinstance(text, bytes):
+            text = text.decode("ascii")
+        ms, _, seq = text.partition("-")
+        return cls(int(ms), int(seq or 0))
+
+    def successor(self) -> StreamId | None:
+        if self.seq < MAX_PART:
+            return StreamId(self.ms, self.seq + 1)
+        if self.ms < MAX_PART:
+            return StreamId(self.ms + 1, 0)
+        return None
+
+    def predecessor(self) -> StreamId | None:
+        if self.seq > 0:
+            return StreamId(self.ms, self.seq - 1)
+        if self.ms > 0:
+            return StreamId(self.ms - 1, MAX_PART)
+        return None
+
+    @property
+    def time(self) -> datetime | None:
+        """The moment the ID's milliseconds stand for, in UTC (None when out of range)."""
+        try:
+            return datetime.fromtimestamp(self.ms / 1000, tz=timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            return None
+
+
+FIRST_ID = StreamId(0, 0)
+LAST_ID = StreamId(MAX_PART, MAX_PART)
+
+
+def _parse_id_parts(text: str) -> tuple[int, int | None] | None:
+    match = _ID_PATTERN.match(text)
+    if not match:
+        return None
+    ms = int(match.group(1))
+    seq = None if match.group(2) is None else int(match.group(2))
+    if ms > MAX_PART or (seq is not None and seq > MAX_PART):
+        raise BadInput(f"“{text}” is out of range: both parts of an ID must be at most {MAX_PART}.")
+    return ms, seq
+
+
+def parse_new_entry_id(text: str, *, field: str = "id") -> str:
+    """Validate an explicit ID for a new entry (`ms` or `ms-seq`); returns it as Redis expects.
+
+    Empty or `*` means "let Redis choose". Whether the ID is above the stream's last one
+    is Redis's to say, atomically, when the entry is added.
+    """
+    text = (text or "").strip()
+    if text in {"", "*"}:
+        return "*"
+    parts = _parse_id_parts(text)
+    if parts is None:
+        raise BadInput(
+            f"“{_shorten(text)}” is not a valid entry ID: use milliseconds or milliseconds-sequence, "
+            f"like {EXAMPLE_ID}, or leave it empty for an automatic ID.",
+            field=field,
+        )
+    ms, seq = parts
+    if ms == 0 and not seq:
+        raise BadInput("The ID must be greater than 0-0.", field=field)
+    return str(StreamId(ms, seq or 0))
+
+
+def parse_stream_id(text: str, *, field: str = "id") -> StreamId:
+    """Parse a complete or partial ID typed by a user (`ms` means `ms-0`)."""
+    parts = _parse_id_parts((text or "").strip())
+    if parts is None:
+        raise BadInput(f"“{_shorten(text)}” is not a valid entry ID (like {EXAMPLE_ID}).", field=field)
+    return StreamId(parts[0], parts[1] or 0)
+
+
+def parse_lower_bound(text: str | None, tz: tzinfo, *, field: str = "start") -> StreamId | None:
+    """The smallest ID a range starting at `text` includes; None when nothing can follow it."""
+    text = (text or "").strip()
+    if text in {"", "-"}:
+        return FIRST_ID
+    if text == "+":
+        return LAST_ID
+    if text.startswith("("):
+        return parse_stream_id(text[1:], field=field).successor()
+    parts = _parse_id_parts(text)
+    if parts is not None:
+        return StreamId(parts[0], parts[1] or 0)
+    return StreamId(_datetime_ms(text, tz, field=field, end=False), 0)
+
+
+def parse_upper_bound(text: str | None, tz: tzinfo, *, field: str = "end") -> StreamId | None:
+    """The largest ID a range ending at `text` includes; None when nothing can precede it."""
+    text = (text or "").strip()
+    if text in {"", "+"}:
+        return LAST_ID
+    if text == "-":
+        return FIRST_ID
+    if text.startswith("("):
+        return parse_stream_id(text[1:], field=field).predecessor()
+    parts = _parse_id_parts(text)
+    if parts is not None:
+        ms, seq = parts
+        return StreamId(ms, MAX_PART if seq is None else seq)
+    return StreamId(_datetime_ms(text, tz, field=field, end=True), MAX_PART)
+
+
+def _datetime_ms(text: str, tz: tzinfo, *, field: str, end: bool) -> int:
+    """Milliseconds since the epoch of a typed date-time; a bare date at the end of a range means the whole day."""
+    moment = parse_datetime(text, tz, field=field)
+    if end and _is_bare_date(text):
+        moment = moment + timedelta(days=1) - timedelta(milliseconds=1)
+    ms = int(moment.timestamp() * 1000)
+    if ms < 0:
+        raise BadInput(f"“{_shorten(text)}” is before 1970; stream IDs start at 1970-01-01 00:00 UTC.", field=field)
+    return ms
+
+
+def _is_bare_date(text: str) -> bool:
+    try:
+        date.fromisoformat(text.strip())
+    except ValueError:
+        return False
+    return True
+
+
+def parse_datetime(text: str, tz: tzinfo, *, field: str) -> datetime:
+    """Parse an ISO date-time (`2024-05-01 13:30`, `2024-05-01T13:30:05.250+02:00`, `2024-05-01`);
+    without an offset it is read in `tz`."""
+    cleaned = (text or "").strip()
+    try:
+        if _is_bare_date(cleaned):
+            moment = datetime.combine(date.fromisoformat(cleaned), time())
+        else:
+            moment = datetime.fromisoformat(cleaned)
+    except ValueError:
+        moment = None
+    if moment is None or not cleaned[:1].isdigit():
+        raise BadInput(
+            f"“{_shorten(text)}” is neither a stream ID (like {EXAMPLE_ID}, or - and +) "
+            f"nor a date-time (like {EXAMPLE_DATETIME}).",
+            field=field,
+        )
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=tz)
+    return moment
+
+
+def datetime_to_ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def _shorten(text: str, limit: int = 60) -> str:
+    text = str(text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,77 @@
+"""Stream names: what a new city may be called, and how any existing key is shown and addressed.
+
+Keys are carried as `str`; bytes that are not UTF-8 (written by other programs) are kept
+as surrogate escapes, so every key round-trips to Redis exactly.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+
+from streams_app.errors import BadInput
+
+MAX_CITY_LENGTH = 64
+_CITY_PATTERN = re.compile(r"[\w.:-]+")
+# URL tokens for keys that cannot travel as plain text start with this mark.
+_ENCODED_MARK = "~"
+
+
+def validate_city(name: str, *, field: str = "city") -> str:
+    """A new city's stream name: 1–64 letters, digits, `_`, `-`, `.` or `:`."""
+    if name is None or name == "":
+        raise BadInput("The city name is required.", field=field)
+    if len(name) > MAX_CITY_LENGTH:
+        raise BadInput(f"The city name is {len(name)} characters long; at most {MAX_CITY_LENGTH} are allowed.", field=field)
+    if not _CITY_PATTERN.fullmatch(name):
+        shown = display_name(name)
+        raise BadInput(
+            f"“{shown}” is not a valid city name: use letters, digits and _ - . : only (no spaces).",
+            field=field,
+        )
+    return name
+
+
+def key_bytes(name: str) -> bytes:
+    return name.encode("utf-8", "surrogateescape")
+
+
+def key_from_bytes(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def display_name(name: str) -> str:
+    """A key as text anyone can read: undecodable bytes and control characters shown as escapes."""
+    text = key_bytes(name).decode("utf-8", "backslashreplace")
+    return "".join(_visible(ch) for ch in text)
+
+
+def _visible(ch: str) -> str:
+    if ch.isprintable():
+        return ch
+    code = ord(ch)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def url_token(name: str) -> str:
+    """A reversible path segment for any key (see `name_from_token`)."""
+    try:
+        name.encode("utf-8")
+        plain = not name.startswith(_ENCODED_MARK) and name.isprintable() and "/" not in name and name != ""
+    except UnicodeEncodeError:
+        plain = False
+    if plain and name not in {".", ".."}:
+        return name
+    encoded = base64.urlsafe_b64encode(key_bytes(name)).decode("ascii").rstrip("=")
+    return _ENCODED_MARK + encoded
+
+
+def name_from_token(token: str) -> str:
+    if not token.startswith(_ENCODED_MARK):
+        return token
+    body = token[len(_ENCODED_MARK) :]
+    try:
+        raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+    except (ValueError, TypeError) as error:
+        raise BadInput(f"“{token}” is not a valid stream address.") from error
+    return key_from_bytes(raw)

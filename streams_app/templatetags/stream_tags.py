@@ -1,0 +1,48 @@
+"""Template filters for stream names, entry IDs and field values."""
+
+from __future__ import annotations
+
+from django import template
+from django.utils import timezone
+
+from streams_app.stream_ids import StreamId
+from streams_app.stream_names import display_name, url_token
+
+register = template.Library()
+
+
+@register.filter
+def id_time(entry_id: str | None) -> str:
+    """The moment an entry ID stands for, in the site's time zone, to the millisecond."""
+    if not entry_id:
+        return ""
+    try:
+        moment = StreamId.parse(entry_id).time
+    except (ValueError, TypeError):
+        return ""
+    if moment is None:
+        return ""
+    local = timezone.localtime(moment)
+    return local.strftime("%Y-%m-%d %H:%M:%S.") + f"{local.microsecond // 1000:03d}"
+
+
+@register.filter
+def stream_token(name: str) -> str:
+    return url_token(name)
+
+
+@register.filter
+def stream_display(name: str) -> str:
+    return display_name(name)
+
+
+@register.filter
+def is_cut(value: str, limit: int) -> bool:
+    return len(value) > int(limit)
+
+
+@register.filter
+def preview(value: str, limit: int) -> str:
+    """A long value cut to `limit` characters, with an ellipsis."""
+    limit = int(limit)
+    return value if len(value) <= limit else value[: limit - 1] + "…"

@@ -1,0 +1,122 @@
+"""The JSON API: the same domain functions as the pages, answers as JSON.
+
+Errors are `{"error": message}` with 400 (bad input), 401 (not logged in), 404 (no such
+stream), 405, 409 (not a stream, ID not above the last one) or 503 (Redis unavailable).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+
+from django.http import HttpRequest, JsonResponse
+from django.utils import timezone
+
+from streams_app.browse import entries_page, parse_range_request
+from streams_app.catalog import parse_scan_cursor, streams_page
+from streams_app.conf import app_settings
+from streams_app.errors import BadInput, DomainError
+from streams_app.gateway import Entry, StreamSummary
+from streams_app.readings import reading_add
+from streams_app.stores import stream_store
+from streams_app.stream_names import display_name, name_from_token, url_token
+from streams_app.views.links import page_url, range_url
+
+View = Callable[..., JsonResponse]
+
+
+def api_view(*methods: str) -> Callable[[View], View]:
+    """Authentication (session or token), allowed methods, and domain errors as JSON."""
+
+    def decorate(view: View) -> View:
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, *args, **kwargs) -> JsonResponse:
+            if request.method not in methods:
+                response = JsonResponse({"error": f"Method {request.method} is not allowed here."}, status=405)
+                response["Allow"] = ", ".join(methods)
+                return response
+            if not request.user.is_authenticated:
+                return JsonResponse(
+                    {"error": "Authentication required: log in, or send the header Authorization: Token <key>."},
+                    status=401,
+                )
+            try:
+                return view(request, *args, **kwargs)
+            except DomainError as error:
+                return JsonResponse({"error": error.message}, status=error.status)
+
+        return wrapper
+
+    return decorate
+
+
+def json_body(request: HttpRequest) -> dict:
+    try:
+        body = json.loads(request.body or b"null")
+    except (ValueError, UnicodeDecodeError):
+        raise BadInput("The request body must be a JSON object.") from None
+    if not isinstance(body, dict):
+        raise BadInput("The request body must be a JSON object.")
+    return body
+
+
+def stream_json(request: HttpRequest, summary: StreamSummary) -> dict:
+    token = url_token(summary.name)
+    return {
+        "name": display_name(summary.name),
+        "length": summary.length,
+        "first_id": summary.first_id,
+        "last_id": summary.last_id,
+        "groups": summary.groups,
+        "memory_bytes": summary.memory_bytes,
+        "url": request.build_absolute_uri(f"/api/streams/{token}/entries"),
+    }
+
+
+def entry_json(entry: Entry) -> dict:
+    return {"id": entry.id, "fields": entry.fields}
+
+
+@api_view("GET")
+def streams(request: HttpRequest) -> JsonResponse:
+    page = streams_page(
+        store=stream_store(),
+        cursor=parse_scan_cursor(request.GET.get("cursor")),
+        per_page=app_settings().streams_per_page,
+    )
+    return JsonResponse(
+        {
+            "streams": [stream_json(request, summary) for summary in page.streams],
+            "next": page_url(request, {"cursor": page.next_cursor}, absolute=True) if page.next_cursor else None,
+        }
+    )
+
+
+@api_view("GET")
+def entries(request: HttpRequest, token: str) -> JsonResponse:
+    settings = app_settings()
+    tz = timezone.get_current_timezone()
+    range_request = parse_range_request(
+        request.GET, tz=tz, default_count=settings.page_size, max_count=settings.max_page_size
+    )
+    page = entries_page(store=stream_store(), name=name_from_token(token), request=range_request, tz=tz)
+    return JsonResponse(
+        {
+            "entries": [entry_json(entry) for entry in page.entries],
+            "next": range_url(request, page.next_request, absolute=True) if page.next_request else None,
+        }
+    )
+
+
+@api_view("POST")
+def readings(request: HttpRequest, token: str) -> JsonResponse:
+    body = json_body(request)
+    new_id = reading_add(
+        store=stream_store(),
+        city=name_from_token(token),
+        temperature=body.get("temperature"),
+        humidity=body.get("humidity"),
+        entry_id=body.get("id"),
+    )
+    return JsonResponse({"id": new_id}, status=201)

@@ -1,0 +1,147 @@
+"""Pages for people: thin doors onto the domain functions."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods
+
+from streams_app.browse import entries_page, parse_range_request
+from streams_app.catalog import parse_scan_cursor, streams_page
+from streams_app.charts import readings_chart
+from streams_app.conf import app_settings
+from streams_app.errors import BadInput, DomainError
+from streams_app.forms import RangeForm, ReadingForm, add_domain_error
+from streams_app.readings import reading_add
+from streams_app.stores import stream_store
+from streams_app.stream_ids import parse_stream_id
+from streams_app.stream_names import display_name, name_from_token, url_token
+from streams_app.views.links import page_url, range_url
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    return redirect("stream_list")
+
+
+@login_required
+def stream_list(request: HttpRequest) -> HttpResponse:
+    store = stream_store()
+    cursor = parse_scan_cursor(request.GET.get("cursor"))
+    page = streams_page(store=store, cursor=cursor, per_page=app_settings().streams_per_page)
+    return render(
+        request,
+        "streams_app/stream_list.html",
+        {
+            "page": page,
+            "memory": store.server_memory(),
+            "next_url": page_url(request, {"cursor": page.next_cursor}) if page.next_cursor else None,
+            "first_url": page_url(request, {"cursor": None}) if cursor else None,
+        },
+    )
+
+
+@login_required
+def stream_detail(request: HttpRequest, token: str) -> HttpResponse:
+    name = name_from_token(token)
+    store = stream_store()
+    summary = store.summary(name)
+    settings = app_settings()
+    tz = timezone.get_current_timezone()
+    form = RangeForm(request.GET or None, initial={"start": "-", "end": "+", "order": "asc", "count": settings.page_size})
+    page = chart = None
+    status = 200
+    try:
+        range_request = parse_range_request(
+            request.GET, tz=tz, default_count=settings.page_size, max_count=settings.max_page_size
+        )
+        page = entries_page(store=store, name=name, request=range_request, tz=tz)
+    except BadInput as error:
+        add_domain_error(form, error)
+        status = 400
+    if page is not None:
+        chart = readings_chart(page.entries, tz=tz)
+    return render(
+        request,
+        "streams_app/stream_detail.html",
+        {
+            "name": name,
+            "display_name": display_name(name),
+            "token": url_token(name),
+            "summary": summary,
+            "form": form,
+            "page": page,
+            "chart": chart,
+            "next_url": range_url(request, page.next_request) if page and page.next_request else None,
+            "previous_url": range_url(request, page.previous_request) if page and page.previous_request else None,
+            "preview_chars": settings.field_preview_chars,
+        },
+        status=status,
+    )
+
+
+@login_required
+def entry_detail(request: HttpRequest, token: str, entry_id: str) -> HttpResponse:
+    name = name_from_token(token)
+    store = stream_store()
+    store.require_stream(name)
+    entry = store.entry(name, parse_stream_id(entry_id))
+    if entry is None:
+        return render(
+            request,
+            "error.html",
+            {"error": BadInput(f"“{display_name(name)}” has no entry {entry_id} (it may have been trimmed)."), "status": 404},
+            status=404,
+        )
+    return render(
+        request,
+        "streams_app/entry_detail.html",
+        {"name": name, "display_name": display_name(name), "token": url_token(name), "entry": entry},
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def reading_add_page(request: HttpRequest) -> HttpResponse:
+    store = stream_store()
+    status = 200
+    if request.method == "POST":
+        form = ReadingForm(request.POST)
+        if form.is_valid():
+            values = form.cleaned_data
+            try:
+                new_id = reading_add(
+                    store=store,
+                    city=values["city"],
+                    temperature=values["temperature"],
+                    humidity=values["humidity"],
+                    entry_id=values["id"],
+                )
+            except DomainError as error:
+                add_domain_error(form, error)
+                status = error.status
+            else:
+                city = values["city"]
+                messages.success(request, f"Added reading {new_id} to {city}.")
+                return redirect(reverse("stream_detail", args=[url_token(city)]) + "?order=desc")
+    else:
+        form = ReadingForm(initial={"city": request.GET.get("city", "")})
+    return render(
+        request,
+        "streams_app/reading_add.html",
+        {"form": form, "known_cities": known_cities(store)},
+        status=status,
+    )
+
+
+def known_cities(store) -> list[str]:
+    """Configured cities and the first streams SCAN finds, for the city field's suggestions."""
+    try:
+        found = store.scan_stream_keys(want=100, max_calls=2).names
+    except DomainError:
+        found = []
+    return sorted(set(app_settings().cities) | {name for name in found if name.isprintable()})
