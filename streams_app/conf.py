@@ -14,6 +14,14 @@ DEFAULTS = {
     "WEATHERSTREAMS_MAX_PAGE_SIZE": 1000,
     "WEATHERSTREAMS_STREAMS_PER_PAGE": 50,
     "WEATHERSTREAMS_FIELD_PREVIEW_CHARS": 120,
+    # run_consumer's defaults (each can be given on the command line too)
+    "WEATHERSTREAMS_WORKER_COUNT": 100,
+    "WEATHERSTREAMS_WORKER_BLOCK_MS": 2000,
+    "WEATHERSTREAMS_WORKER_CLAIM_IDLE_MS": 30_000,
+    "WEATHERSTREAMS_WORKER_MAX_DELIVERIES": 5,
+    "WEATHERSTREAMS_WORKER_START_ID": "$",
+    "WEATHERSTREAMS_WORKER_HANDLER": "streams_app.handlers.WeatherProcessor",
+    "WEATHERSTREAMS_DEAD_LETTER_STREAM": "{stream}:dead",
 }
 
 
@@ -26,6 +34,13 @@ class AppSettings:
     max_page_size: int
     streams_per_page: int
     field_preview_chars: int
+    worker_count: int
+    worker_block_ms: int
+    worker_claim_idle_ms: int
+    worker_max_deliveries: int
+    worker_start_id: str
+    worker_handler: str
+    dead_letter_stream: str
 
 
 def app_settings() -> AppSettings:
@@ -40,4 +55,11 @@ def app_settings() -> AppSettings:
         max_page_size=values["WEATHERSTREAMS_MAX_PAGE_SIZE"],
         streams_per_page=values["WEATHERSTREAMS_STREAMS_PER_PAGE"],
         field_preview_chars=values["WEATHERSTREAMS_FIELD_PREVIEW_CHARS"],
+        worker_count=values["WEATHERSTREAMS_WORKER_COUNT"],
+        worker_block_ms=values["WEATHERSTREAMS_WORKER_BLOCK_MS"],
+        worker_claim_idle_ms=values["WEATHERSTREAMS_WORKER_CLAIM_IDLE_MS"],
+        worker_max_deliveries=values["WEATHERSTREAMS_WORKER_MAX_DELIVERIES"],
+        worker_start_id=values["WEATHERSTREAMS_WORKER_START_ID"],
+        worker_handler=values["WEATHERSTREAMS_WORKER_HANDLER"],
+        dead_letter_stream=values["WEATHERSTREAMS_DEAD_LETTER_STREAM"],
     )

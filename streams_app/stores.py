@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 
 from streams_app.gateway import StreamStore, connect
+from streams_app.gateway.groups import GroupStore
+from streams_app.gateway.stats import StatsStore
 
 if TYPE_CHECKING:
     from redis import Redis
@@ -24,3 +26,11 @@ def redis_client() -> Redis:
 
 def stream_store() -> StreamStore:
     return StreamStore(redis_client())
+
+
+def group_store() -> GroupStore:
+    return GroupStore(redis_client())
+
+
+def stats_store() -> StatsStore:
+    return StatsStore(redis_client())

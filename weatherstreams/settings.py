@@ -169,4 +169,9 @@ LOGGING = {
     },
 }
 
+# The cities a worker consumes when no --stream is given.
+WEATHERSTREAMS_CITIES = [
+    city.strip() for city in os.environ.get("WEATHERSTREAMS_CITIES", "chennai,coimbatore").split(",") if city.strip()
+]
+
 CSRF_FAILURE_VIEW = "streams_app.views.errors.csrf_failure"

@@ -40,6 +40,8 @@ class StreamStore:
         try:
             new_id = self.client.xadd(key_bytes(name), {k: v for k, v in fields}, id=entry_id)
         except redis.ResponseError as error:
+            if str(error).startswith("WRONGTYPE"):
+                raise self._not_a_stream(name) from error
             if TOO_SMALL_ID in str(error):
                 last = self.last_generated_id(name)
                 raise Conflict(
@@ -96,7 +98,13 @@ class StreamStore:
         finally:
             self.client.connection_pool.release(connection)
 
+    def _not_a_stream(self, name: str) -> Conflict:
+        kind = self.key_type(name)
+        return Conflict(f"The key “{display_name(name)}” holds a {kind}, not a stream.", field="city")
+
     def _refusal(self, name: str, error: Exception) -> Exception:
+        if str(error).startswith("WRONGTYPE"):
+            return self._not_a_stream(name)
         if TOO_SMALL_ID in str(error):
             return Conflict(
                 f"An ID is not greater than the last ID of “{display_name(name)}” "

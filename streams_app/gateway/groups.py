@@ -1,0 +1,299 @@
+"""Consumer groups as an operator sees them: XGROUP, XINFO GROUPS/CONSUMERS, XPENDING,
+XACK, XCLAIM, and dead-letter re-drive."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import redis
+
+from streams_app.errors import BadInput, Conflict, NotFound
+from streams_app.gateway.connection import redis_call
+from streams_app.gateway.types import Entry, text
+from streams_app.stream_ids import StreamId
+from streams_app.stream_names import display_name, key_bytes
+
+
+@dataclass(frozen=True, slots=True)
+class GroupInfo:
+    name: str
+    consumers: int
+    pending: int
+    last_delivered_id: str
+    entries_read: int | None
+    lag: int | None  # None when Redis cannot tell (after deletions or SETID to an arbitrary ID)
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerInfo:
+    name: str
+    pending: int
+    idle_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class PendingEntry:
+    id: str
+    consumer: str
+    idle_ms: int
+    deliveries: int
+
+
+@dataclass(frozen=True, slots=True)
+class PendingSummary:
+    count: int
+    lowest_id: str | None
+    highest_id: str | None
+    per_consumer: dict[str, int]
+
+
+# Deleting a consumer drops its pending entries in Redis; we only delete an empty one,
+# checked and done in one step so nothing can become pending in between.
+_DELETE_IDLE_CONSUMER = """
+local pending = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2])
+if #pending > 0 then return -1 end
+return redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
+"""
+
+# Re-drive: add each dead letter back to its stream (new ID) and remove it from the
+# dead-letter stream, all or nothing.
+_REDRIVE = """
+local moved = {}
+for index = 2, #ARGV do
+  local dead_id = ARGV[index]
+  local found = redis.call('XRANGE', KEYS[1], dead_id, dead_id)
+  if #found == 1 then
+    local fields = found[1][2]
+    local original = {}
+    local source = nil
+    for i = 1, #fields, 2 do
+      if string.sub(fields[i], 1, 5) == 'orig:' then
+        table.insert(original, string.sub(fields[i], 6))
+        table.insert(original, fields[i + 1])
+      elseif fields[i] == 'stream' then
+        source = fields[i + 1]
+      end
+    end
+    if #original == 0 or source ~= ARGV[1] then
+      return redis.error_reply('entry ' .. dead_id .. ' is not a dead letter of this stream')
+    end
+    local new_id = redis.call('XADD', KEYS[2], '*', unpack(original))
+    redis.call('XDEL', KEYS[1], dead_id)
+    table.insert(moved, dead_id)
+    table.insert(moved, new_id)
+  end
+end
+return moved
+"""
+
+ORIGINAL_FIELD_PREFIX = "orig:"
+
+
+class GroupStore:
+    """Typed access to consumer groups, their consumers and pending entries."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+        self._delete_idle_consumer = client.register_script(_DELETE_IDLE_CONSUMER)
+        self._redrive = client.register_script(_REDRIVE)
+
+    # --- groups -----------------------------------------------------------------
+
+    @redis_call
+    def create_group(self, stream: str, group: str, *, start_id: str = "$", make_stream: bool = True) -> None:
+        """XGROUP CREATE (creating the stream if needed); Conflict if the group exists."""
+        try:
+            self.client.xgroup_create(key_bytes(stream), group, id=start_id, mkstream=make_stream)
+        except redis.ResponseError as error:
+            message = str(error)
+            if message.startswith("BUSYGROUP"):
+                raise Conflict(f"The group “{group}” already exists on “{display_name(stream)}”.") from error
+            if message.startswith("WRONGTYPE"):
+                raise Conflict(f"The key “{display_name(stream)}” is not a stream.") from error
+            if "requires the key to exist" in message:
+                raise NotFound(f"There is no stream called “{display_name(stream)}”.") from error
+            if "Invalid stream ID" in message:
+                raise BadInput(f"“{start_id}” is not a valid start ID.", field="start") from error
+            raise
+
+    def ensure_group(self, stream: str, group: str, *, start_id: str = "$") -> bool:
+        """Create the group if missing; True if it was created, False if it was there."""
+        try:
+            self.create_group(stream, group, start_id=start_id)
+        except Conflict as error:
+            if "already exists" in error.message:
+                return False
+            raise
+        return True
+
+    @redis_call
+    def destroy_group(self, stream: str, group: str) -> bool:
+        return bool(self.client.xgroup_destroy(key_bytes(stream), group))
+
+    @redis_call
+    def set_group_id(self, stream: str, group: str, last_id: str) -> None:
+        """XGROUP SETID: move the group's last-delivered ID ($, 0 or an ID)."""
+        try:
+            self.client.xgroup_setid(key_bytes(stream), group, last_id)
+        except redis.ResponseError as error:
+            message = str(error)
+            if message.startswith("NOGROUP"):
+                raise NotFound(f"There is no group “{group}” on “{display_name(stream)}”.") from error
+            if "Invalid stream ID" in message:
+                raise BadInput(f"“{last_id}” is not a valid ID.", field="id") from error
+            raise
+
+    @redis_call
+    def groups(self, stream: str) -> list[GroupInfo]:
+        try:
+            rows = self.client.xinfo_groups(key_bytes(stream))
+        except redis.ResponseError as error:
+            raise self._stream_error(stream, error) from error
+        return [
+            GroupInfo(
+                name=text(row["name"]),
+                consumers=int(row["consumers"]),
+                pending=int(row["pending"]),
+                last_delivered_id=text(row["last-delivered-id"]),
+                entries_read=None if row.get("entries-read") is None else int(row["entries-read"]),
+                lag=None if row.get("lag") is None else int(row["lag"]),
+            )
+            for row in rows
+        ]
+
+    def group(self, stream: str, group: str) -> GroupInfo:
+        for info in self.groups(stream):
+            if info.name == group:
+                return info
+        raise NotFound(f"There is no group “{group}” on “{display_name(stream)}”.")
+
+    @redis_call
+    def consumers(self, stream: str, group: str) -> list[ConsumerInfo]:
+        try:
+            rows = self.client.xinfo_consumers(key_bytes(stream), group)
+        except redis.ResponseError as error:
+            raise self._group_error(stream, group, error) from error
+        return [
+            ConsumerInfo(name=text(row["name"]), pending=int(row["pending"]), idle_ms=int(row["idle"])) for row in rows
+        ]
+
+    @redis_call
+    def pending_summary(self, stream: str, group: str) -> PendingSummary:
+        try:
+            summary = self.client.xpending(key_bytes(stream), group)
+        except redis.ResponseError as error:
+            raise self._group_error(stream, group, error) from error
+        return PendingSummary(
+            count=int(summary["pending"]),
+            lowest_id=text(summary["min"]) if summary["min"] else None,
+            highest_id=text(summary["max"]) if summary["max"] else None,
+            per_consumer={text(row["name"]): int(row["pending"]) for row in summary["consumers"]},
+        )
+
+    @redis_call
+    def pending_entries(
+        self,
+        stream: str,
+        group: str,
+        *,
+        low: StreamId | str = "-",
+        high: StreamId | str = "+",
+        count: int = 100,
+        consumer: str | None = None,
+        min_idle_ms: int | None = None,
+    ) -> list[PendingEntry]:
+        """XPENDING's extended form: entries with their consumer, idle time and delivery count."""
+        try:
+            rows = self.client.xpending_range(
+                key_bytes(stream),
+                group,
+                min=str(low),
+                max=str(high),
+                count=count,
+                consumername=consumer,
+                idle=min_idle_ms or None,
+            )
+        except redis.ResponseError as error:
+            raise self._group_error(stream, group, error) from error
+        return [
+            PendingEntry(
+                id=text(row["message_id"]),
+                consumer=text(row["consumer"]),
+                idle_ms=int(row["time_since_delivered"]),
+                deliveries=int(row["times_delivered"]),
+            )
+            for row in rows
+        ]
+
+    @redis_call
+    def ack(self, stream: str, group: str, ids: Sequence[str]) -> int:
+        """XACK; IDs that are not pending count as 0, not as an error."""
+        if not ids:
+            return 0
+        self.group(stream, group)
+        return int(self.client.xack(key_bytes(stream), group, *ids))
+
+    @redis_call
+    def claim(self, stream: str, group: str, *, consumer: str, ids: Sequence[str], min_idle_ms: int = 0) -> list[str]:
+        """XCLAIM pending entries for `consumer`; returns the IDs it now owns (deleted entries are dropped by Redis)."""
+        if not ids:
+            return []
+        self.group(stream, group)
+        claimed = self.client.xclaim(key_bytes(stream), group, consumer, min_idle_ms, list(ids), justid=True)
+        return [text(entry_id) for entry_id in claimed]
+
+    @redis_call
+    def delete_consumer(self, stream: str, group: str, consumer: str) -> None:
+        """XGROUP DELCONSUMER, refused while the consumer still has pending entries."""
+        self.group(stream, group)
+        result = self._delete_idle_consumer(keys=[key_bytes(stream)], args=[group, consumer])
+        if int(result) < 0:
+            raise Conflict(
+                f"“{consumer}” still has pending entries: claim them for another consumer (or ack them) first, "
+                "so that none is dropped."
+            )
+
+    @redis_call
+    def redrive(self, dead_stream: str, target_stream: str, ids: Sequence[str]) -> list[tuple[str, str]]:
+        """Move dead letters back to `target_stream` as new entries, atomically;
+        returns (dead-letter ID, new ID) pairs for those found."""
+        if not ids:
+            return []
+        try:
+            flat = self._redrive(
+                keys=[key_bytes(dead_stream), key_bytes(target_stream)], args=[key_bytes(target_stream), *ids]
+            )
+        except redis.ResponseError as error:
+            if "not a dead letter" in str(error):
+                raise Conflict(f"Nothing was moved: {str(error).split(': ', 1)[-1]}.") from error
+            raise
+        return [(text(flat[i]), text(flat[i + 1])) for i in range(0, len(flat), 2)]
+
+    # --- errors -----------------------------------------------------------------
+
+    def _stream_error(self, stream: str, error: redis.ResponseError) -> Exception:
+        message = str(error)
+        if "no such key" in message:
+            return NotFound(f"There is no stream called “{display_name(stream)}”.")
+        if message.startswith("WRONGTYPE"):
+            return Conflict(f"The key “{display_name(stream)}” is not a stream.")
+        return error
+
+    def _group_error(self, stream: str, group: str, error: redis.ResponseError) -> Exception:
+        message = str(error)
+        if message.startswith("NOGROUP") or "no such key" in message:
+            kind = self.client.type(key_bytes(stream))
+            if text(kind) == "none":
+                return NotFound(f"There is no stream called “{display_name(stream)}”.")
+            return NotFound(f"There is no group “{group}” on “{display_name(stream)}”.")
+        return self._stream_error(stream, error)
+
+
+def dead_letter_fields(entry: Entry) -> dict[str, str]:
+    """The original fields of a dead letter (stored with the `orig:` prefix)."""
+    return {
+        name[len(ORIGINAL_FIELD_PREFIX) :]: value
+        for name, value in entry.fields.items()
+        if name.startswith(ORIGINAL_FIELD_PREFIX)
+    }

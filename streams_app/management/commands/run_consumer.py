@@ -1,0 +1,124 @@
+"""manage.py run_consumer NAME: a named worker in a consumer group (the tutorial's alice and bob)."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import sys
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.module_loading import import_string
+
+from streams_app.conf import app_settings
+from streams_app.errors import BadInput
+from streams_app.gateway import connect
+from streams_app.gateway.stats import StatsStore
+from streams_app.gateway.worker_io import WorkerIO
+from streams_app.stream_ids import parse_new_entry_id
+from streams_app.stream_names import validate_city
+from streams_app.worker import Worker, WorkerConfig, WorkerRefused
+
+NAME_RULES = "1–64 letters, digits and _ - . :"
+
+
+class Command(BaseCommand):
+    help = (
+        "Run a named consumer in a consumer group: process its own pending entries first, then new ones, "
+        "ack after the handler succeeds, claim entries left idle by others, dead-letter poison entries. "
+        "The first SIGTERM/Ctrl-C stops after the entry in hand; a second stops at once."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        conf = app_settings()
+        parser.add_argument("name", help=f"the consumer's name, e.g. alice ({NAME_RULES})")
+        parser.add_argument("--group", default=conf.group, help=f"consumer group (default {conf.group})")
+        parser.add_argument(
+            "--stream", action="append", dest="streams",
+            help=f"a stream to consume; repeat for several (default: {', '.join(conf.cities)})",
+        )
+        parser.add_argument("--handler", default=conf.worker_handler,
+                            help="dotted path of the handler: a callable taking a Message, or a class building one "
+                                 f"(default {conf.worker_handler}; streams_app.handlers.noop does nothing)")
+        parser.add_argument("--count", type=int, default=conf.worker_count, help=f"batch size (default {conf.worker_count})")
+        parser.add_argument("--block", type=int, default=conf.worker_block_ms,
+                            help=f"longest wait for new entries, ms (default {conf.worker_block_ms})")
+        parser.add_argument("--claim-idle", type=int, default=conf.worker_claim_idle_ms,
+                            help=f"claim entries pending longer than this, ms (default {conf.worker_claim_idle_ms})")
+        parser.add_argument("--max-deliveries", type=int, default=conf.worker_max_deliveries,
+                            help=f"dead-letter an entry delivered more often (default {conf.worker_max_deliveries})")
+        parser.add_argument("--start-id", default=conf.worker_start_id,
+                            help="where a new group starts: $ (new entries only), 0 (everything) or an ID "
+                                 f"(default {conf.worker_start_id}; ignored if the group exists)")
+        parser.add_argument("--dead-letter", default=conf.dead_letter_stream,
+                            help=f"dead-letter stream name, {{stream}} is replaced (default {conf.dead_letter_stream})")
+        parser.add_argument("--work-seconds", type=float, default=0.0,
+                            help="simulated slow work per entry, in seconds, as in the tutorial's demo")
+
+    def handle(self, *args, **options) -> None:
+        conf = app_settings()
+        config = self._config(options, conf)
+        _configure_logging(config.name)
+        client = connect(settings.REDIS_URL, socket_timeout=config.block_ms / 1000 + 5)
+        worker = Worker(config, self._handler(options["handler"], client), WorkerIO(client))
+        worker.install_signal_handlers()
+        try:
+            code = worker.run()
+        except WorkerRefused as error:
+            self.stderr.write(str(error))
+            sys.exit(2)
+        sys.exit(code)
+
+    def _config(self, options: dict, conf) -> WorkerConfig:
+        try:
+            name = validate_city(options["name"], field="name")
+            group = validate_city(options["group"], field="group")
+            streams = tuple(dict.fromkeys(options["streams"] or conf.cities))
+            for stream in streams:
+                validate_city(stream, field="stream")
+            start_id = options["start_id"]
+            if start_id not in {"$", "0"}:
+                start_id = parse_new_entry_id(start_id, field="start-id")
+        except BadInput as error:
+            raise CommandError(error.message.replace("city name", "name")) from error
+        for option, minimum in (("count", 1), ("block", 1), ("claim_idle", 1), ("max_deliveries", 1)):
+            if options[option] < minimum:
+                raise CommandError(f"--{option.replace('_', '-')} must be at least {minimum}.")
+        if options["work_seconds"] < 0:
+            raise CommandError("--work-seconds cannot be negative.")
+        if "{stream}" not in options["dead_letter"] and len(streams) > 1:
+            raise CommandError("With several streams, --dead-letter must contain {stream}.")
+        return WorkerConfig(
+            name=name,
+            streams=streams,
+            group=group,
+            count=options["count"],
+            block_ms=options["block"],
+            claim_idle_ms=options["claim_idle"],
+            max_deliveries=options["max_deliveries"],
+            start_id=start_id,
+            dead_letter_template=options["dead_letter"],
+            work_seconds=options["work_seconds"],
+        )
+
+    def _handler(self, dotted_path: str, client):
+        try:
+            target = import_string(dotted_path)
+        except ImportError as error:
+            raise CommandError(f"Cannot import the handler {dotted_path}: {error}") from error
+        if inspect.isclass(target):
+            # The default processor keeps its statistics in the same Redis.
+            parameters = inspect.signature(target).parameters
+            return target(StatsStore(client)) if "stats" in parameters else target()
+        if not callable(target):
+            raise CommandError(f"{dotted_path} is not callable.")
+        return target
+
+
+def _configure_logging(name: str) -> None:
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter(f"%(asctime)s {name} %(levelname)s %(message)s", "%H:%M:%S"))
+    worker_logger = logging.getLogger("streams_app.worker")
+    worker_logger.handlers[:] = [handler]
+    worker_logger.setLevel(logging.INFO)
+    worker_logger.propagate = False
