@@ -32,7 +32,7 @@ EVENT_ENTRIES_PER_BATCH = 20
 EVENT_VALUE_CHARS = 200
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Message:
     """What a handler receives: one entry, where it came from and how often it was delivered."""
 
@@ -128,6 +128,7 @@ class Worker:
         self.stop_requested = False
         self._blocking = False
         self._history: dict[str, str] | None = None
+        self._uncommitted: BatchOutcome | None = None
         self._claim_cursors = {stream: "0-0" for stream in config.streams}
         self._next_claim = 0.0
         self._backoff = Backoff()
@@ -231,6 +232,7 @@ class Worker:
         )
 
     def _finish(self) -> None:
+        self._commit_uncommitted()
         self._state = "stopped"
         self._heartbeat_stop.set()
         if self._heartbeat is not None:
@@ -271,9 +273,11 @@ class Worker:
             self._needs_prepare = False
             self._state = "running"
         if self._history is not None:
+            self._commit_uncommitted()
             self._read_history()
             return
         if time.monotonic() >= self._next_claim:
+            self._commit_uncommitted()
             self._claim_stale()
             self._next_claim = time.monotonic() + self.config.claim_every_seconds
             if self.stop_requested:
@@ -282,17 +286,23 @@ class Worker:
         try:
             if self.stop_requested:
                 return
+            finishing = self._uncommitted
             deliveries = self.io.read(
                 self.config.group,
                 self.config.name,
                 {stream: ">" for stream in self.config.streams},
                 count=self.config.count,
                 block_ms=self._block_ms(),
+                finishing=finishing,
             )
         finally:
             self._blocking = False
+        if finishing is not None:
+            self._committed(finishing)
+            self._uncommitted = None
         if deliveries:
-            self._process(deliveries, first_delivery=True)
+            # Acked with the next read, in the same round trip.
+            self._uncommitted = self._process(deliveries, first_delivery=True)
         self._log.tick()
 
     def _block_ms(self) -> int:
@@ -312,7 +322,7 @@ class Worker:
                         len(deliveries), self.config.name)
         for delivery in deliveries:
             self._history[delivery.stream] = delivery.id
-        self._process(deliveries, first_delivery=False)
+        self._commit(self._process(deliveries, first_delivery=False))
         # A stream whose history came back short is done; keep reading the others.
         returned = {stream: sum(1 for d in deliveries if d.stream == stream) for stream in self._history}
         self._history = {stream: pos for stream, pos in self._history.items() if returned[stream] >= self.config.count}
@@ -339,13 +349,14 @@ class Worker:
                     logger.warning("entry %s of %s was deleted while pending; Redis dropped it from the group", entry_id, stream)
                 if result.deliveries:
                     logger.info("claimed %d idle entries of %s", len(result.deliveries), stream)
-                    self._process(result.deliveries, first_delivery=False)
+                    self._commit(self._process(result.deliveries, first_delivery=False))
                 if result.next_cursor == "0-0":
                     break
 
     # --- processing -------------------------------------------------------------
 
-    def _process(self, deliveries: Sequence[Delivery], *, first_delivery: bool) -> None:
+    def _process(self, deliveries: Sequence[Delivery], *, first_delivery: bool) -> BatchOutcome:
+        """Run the handler on each entry; returns what to write back (acks, dead letters, events)."""
         config = self.config
         outcome = BatchOutcome(clear_errors=not first_delivery)
         counts = {} if first_delivery else self._delivery_counts(deliveries)
@@ -383,7 +394,7 @@ class Worker:
                 continue
             self._handle(delivery, deliveries_so_far, outcome)
         self._flush_handler(outcome)
-        self._commit(outcome)
+        return outcome
 
     def _delivery_counts(self, deliveries: Sequence[Delivery]) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -415,7 +426,8 @@ class Worker:
         seconds = time.perf_counter() - started
         outcome.acks.setdefault(delivery.stream, []).append(delivery.id)
         outcome.events_total += 1
-        self._add_event(outcome, message, seconds, ok=True)
+        if len(outcome.events) < EVENT_ENTRIES_PER_BATCH:
+            self._add_event(outcome, message, seconds, ok=True)
         self._log.entry(message)
 
     def _add_event(self, outcome: BatchOutcome, message: Message, seconds: float, *, ok: bool) -> None:
@@ -450,6 +462,15 @@ class Worker:
             outcome.events_total = 0
             outcome.acks = {}
 
+    def _commit_uncommitted(self) -> None:
+        if self._uncommitted is not None:
+            outcome, self._uncommitted = self._uncommitted, None
+            self._commit(outcome)
+
+    def _committed(self, outcome: BatchOutcome) -> None:
+        self.counters.processed += outcome.events_total
+        self.counters.dead_lettered += len(outcome.dead_letters)
+
     def _commit(self, outcome: BatchOutcome) -> None:
         """Write the batch's acks, dead letters and events; retried while Redis is away.
         Acks are idempotent, so a retry after a lost reply does no harm."""
@@ -470,8 +491,7 @@ class Worker:
                 logger.warning("could not ack (%s); retrying in %.1f s", error.message, delay)
                 self.io.reset()
                 _sleep_unless(lambda: False, delay)
-        self.counters.processed += outcome.events_total
-        self.counters.dead_lettered += len(outcome.dead_letters)
+        self._committed(outcome)
 
     # --- heartbeat ----------------------------------------------------------------
 

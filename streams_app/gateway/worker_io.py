@@ -41,7 +41,7 @@ def errors_key(stream: str, group: str) -> str:
     return f"{KEY_PREFIX}:errors:{group}:{stream}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Delivery:
     """An entry handed to this consumer; `fields` is None when it was deleted while pending."""
 
@@ -106,12 +106,21 @@ return 0
 
 
 def _deliveries(stream: str, rows: Iterable) -> list[Delivery]:
-    found = []
-    for raw_id, raw_fields in rows:
-        # A stream entry always has at least one field: none means it was deleted while pending.
-        fields = {text(k): text(v) for k, v in raw_fields.items()} if raw_fields else None
-        found.append(Delivery(stream, text(raw_id), fields))
-    return found
+    # A stream entry always has at least one field: none means it was deleted while pending.
+    # (Decoding inline: this runs for every entry a worker reads.)
+    return [
+        Delivery(
+            stream,
+            raw_id.decode(),
+            {
+                k.decode("utf-8", "backslashreplace"): v.decode("utf-8", "backslashreplace")
+                for k, v in raw_fields.items()
+            }
+            if raw_fields
+            else None,
+        )
+        for raw_id, raw_fields in rows
+    ]
 
 
 class WorkerIO:
@@ -136,17 +145,32 @@ class WorkerIO:
 
     @redis_call
     def read(
-        self, group: str, consumer: str, positions: Mapping[str, str], *, count: int, block_ms: int | None
+        self,
+        group: str,
+        consumer: str,
+        positions: Mapping[str, str],
+        *,
+        count: int,
+        block_ms: int | None,
+        finishing: BatchOutcome | None = None,
     ) -> list[Delivery]:
-        """XREADGROUP from each stream's position (`>` for new entries, an ID for own history)."""
+        """XREADGROUP from each stream's position (`>` for new entries, an ID for own history).
+
+        `finishing`, the outcome of the previous batch, is written in the same round trip,
+        ahead of the read: the acks take effect at once even when the read then blocks.
+        """
+        pipe = self.client.pipeline(transaction=False)
+        if finishing:
+            self._queue_outcome(pipe, group, consumer, finishing)
+        pipe.xreadgroup(
+            group,
+            consumer,
+            {key_bytes(stream): position for stream, position in positions.items()},
+            count=count,
+            block=block_ms,
+        )
         try:
-            reply = self.client.xreadgroup(
-                group,
-                consumer,
-                {key_bytes(stream): position for stream, position in positions.items()},
-                count=count,
-                block=block_ms,
-            )
+            reply = pipe.execute()[-1]
         except redis.ResponseError as error:
             if str(error).startswith("NOGROUP"):
                 raise NotFound(f"The group {group} (or its stream) is gone: {error}") from error
@@ -197,6 +221,10 @@ class WorkerIO:
         entry is dead-lettered again (a duplicate), never lost.
         """
         pipe = self.client.pipeline(transaction=False)
+        self._queue_outcome(pipe, group, consumer, outcome)
+        pipe.execute()
+
+    def _queue_outcome(self, pipe, group: str, consumer: str, outcome: BatchOutcome) -> None:
         for letter in outcome.dead_letters:
             fields = {
                 "stream": letter.stream,
@@ -230,7 +258,6 @@ class WorkerIO:
                 maxlen=EVENTS_MAXLEN,
                 approximate=True,
             )
-        pipe.execute()
 
     # --- liveness -----------------------------------------------------------------
 
