@@ -1,3 +1,11 @@
-"""WebSocket routes (the live pages)."""
+"""WebSocket routes of the live pages (served by the same ASGI application as HTTP)."""
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from streams_app import consumers
+
+websocket_urlpatterns = [
+    path("ws/streams/<str:token>/tail/", consumers.StreamTailConsumer.as_asgi()),
+    path("ws/streams/<str:token>/groups/<str:group>/", consumers.GroupConsumer.as_asgi()),
+    path("ws/dashboard/", consumers.DashboardConsumer.as_asgi()),
+]

@@ -1,0 +1,147 @@
+"""Channels WebSocket consumers for the live pages: check the user, send a snapshot read
+from Redis, then relay the messages of a shared feed (see live.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from streams_app import live
+from streams_app.errors import DomainError, RedisUnavailable
+from streams_app.live import Message, Subscription, entry_json
+from streams_app.stream_ids import StreamId
+from streams_app.stream_names import name_from_token, validate_city
+
+logger = logging.getLogger("streams_app.live")
+
+TAIL_SNAPSHOT = 50
+# Close codes the page understands: it stops reconnecting on these.
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_BAD_ADDRESS = 4404
+
+
+class LiveConsumer(AsyncJsonWebsocketConsumer):
+    """Subscribe to a feed, send a snapshot, relay; resynchronise when told to."""
+
+    # Feeds fan out inside this process; these consumers need no channel-layer inbox.
+    channel_layer_alias = None
+
+    subscription: Subscription | None = None
+    pump: asyncio.Task | None = None
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated or not user.is_active:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        try:
+            self.parse_route()
+        except DomainError:
+            await self.close(code=CLOSE_BAD_ADDRESS)
+            return
+        await self.accept()
+        key, make = self.feed()
+        self.subscription = await live.registry().subscribe(key, make)
+        await self.send_snapshot()
+        self.pump = asyncio.get_running_loop().create_task(self.relay())
+
+    async def disconnect(self, code: int) -> None:
+        if self.pump is not None:
+            self.pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.pump
+        if self.subscription is not None:
+            self.subscription.close()
+
+    async def relay(self) -> None:
+        assert self.subscription is not None
+        while True:
+            message = await self.subscription.get()
+            if message["type"] == "resync":
+                await self.send_snapshot()
+                continue
+            outgoing = self.filter(message)
+            if outgoing is not None:
+                await self.send_json(outgoing)
+
+    async def send_snapshot(self) -> None:
+        try:
+            await self.send_json(await self.snapshot())
+        except RedisUnavailable as error:
+            await self.send_json({"type": "status", "redis": "unavailable", "message": error.message})
+
+    async def receive_json(self, content, **kwargs) -> None:
+        if isinstance(content, dict) and content.get("action") == "resync":
+            await self.send_snapshot()
+
+    # Subclasses say what they watch.
+    def parse_route(self) -> None: ...
+
+    def feed(self) -> tuple[tuple, live.Callable]:
+        raise NotImplementedError
+
+    async def snapshot(self) -> Message:
+        raise NotImplementedError
+
+    def filter(self, message: Message) -> Message | None:
+        return message
+
+
+class StreamTailConsumer(LiveConsumer):
+    """New entries of one stream, newest last; a reconnecting page passes ?after=<last ID it shows>."""
+
+    def parse_route(self) -> None:
+        self.stream = name_from_token(self.scope["url_route"]["kwargs"]["token"])
+        self.last_sent: StreamId | None = None
+
+    def feed(self):
+        return live.tail_feed(self.stream)
+
+    async def snapshot(self) -> Message:
+        reader = live.registry().reader_for_snapshots()
+        entries = await reader.latest(self.stream, TAIL_SNAPSHOT)
+        if entries:
+            self.last_sent = entries[-1].stream_id
+        return {"type": "snapshot", "entries": [entry_json(entry) for entry in entries]}
+
+    def filter(self, message: Message) -> Message | None:
+        if message["type"] != "entries":
+            return message
+        fresh = [entry for entry in message["entries"] if self.last_sent is None or StreamId.parse(entry["id"]) > self.last_sent]
+        if not fresh:
+            return None
+        self.last_sent = StreamId.parse(fresh[-1]["id"])
+        return {"type": "entries", "entries": fresh}
+
+
+class GroupConsumer(LiveConsumer):
+    """A consumer group: processed entries as workers report them, pending counts, lag, workers."""
+
+    def parse_route(self) -> None:
+        kwargs = self.scope["url_route"]["kwargs"]
+        self.stream = name_from_token(kwargs["token"])
+        self.group = validate_city(kwargs["group"], field="group")
+
+    def feed(self):
+        return live.group_feed(self.stream, self.group)
+
+    async def snapshot(self) -> Message:
+        reader = live.registry().reader_for_snapshots()
+        counts = await live.group_counts(reader, self.stream, self.group)
+        recent = await reader.recent_processed(self.group, 20)
+        return {**counts, "type": "group_snapshot", "processed": live.processed_message(recent, stream=self.stream)}
+
+
+class DashboardConsumer(LiveConsumer):
+    def feed(self):
+        return live.dashboard_feed()
+
+    async def snapshot(self) -> Message:
+        assert self.subscription is not None
+        latest = getattr(self.subscription.feed, "latest", None)
+        if latest is None:
+            raise RedisUnavailable("The dashboard has no data yet: Redis has not answered.")
+        return latest

@@ -1,0 +1,202 @@
+"""The asyncio side of the gateway, for the live pages served by the ASGI process:
+tails read with XREAD BLOCK, and snapshots of groups, consumers and workers."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import redis
+import redis.asyncio as aioredis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+
+from streams_app.errors import RedisUnavailable
+from streams_app.gateway.connection import UNAVAILABLE_ERRORS
+from streams_app.gateway.types import Entry, text
+from streams_app.gateway.worker_io import events_key, heartbeat_key, workers_index_key
+from streams_app.stream_names import key_bytes, key_from_bytes
+
+
+def connect_async(url: str, *, socket_timeout: float = 10.0) -> aioredis.Redis:
+    return aioredis.Redis.from_url(
+        url,
+        decode_responses=False,
+        socket_timeout=socket_timeout,
+        socket_connect_timeout=2.0,
+        socket_keepalive=True,
+        health_check_interval=15,
+        retry=Retry(ExponentialBackoff(cap=0.25, base=0.02), 1),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class GroupSnapshot:
+    name: str
+    pending: int
+    lag: int | None
+    last_delivered_id: str
+    consumers: dict[str, tuple[int, int]]  # name -> (pending, idle ms)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerStatus:
+    group: str
+    name: str
+    alive: bool
+    fields: dict[str, str]
+    last_seen: float
+
+
+@dataclass(frozen=True, slots=True)
+class StreamCounts:
+    name: str
+    length: int
+    last_id: str | None
+    groups: list[GroupSnapshot]
+
+
+class LiveReader:
+    """Async reads for live pages; every method raises RedisUnavailable when Redis is away."""
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        self.client = client
+
+    async def _guard(self, awaitable):
+        try:
+            return await awaitable
+        except UNAVAILABLE_ERRORS as error:
+            raise RedisUnavailable(f"Redis is unavailable ({error.__class__.__name__}).") from error
+
+    async def last_id(self, stream: str) -> str:
+        """The ID a tail should continue from: the stream's last ID, or 0-0 if it has none yet."""
+        rows = await self._guard(self.client.xrevrange(key_bytes(stream), count=1))
+        return text(rows[0][0]) if rows else "0-0"
+
+    async def latest(self, stream: str, count: int, *, after: str | None = None) -> list[Entry]:
+        """The newest `count` entries (after `after`, exclusive), oldest first."""
+        low = f"({after}" if after else "-"
+        try:
+            rows = await self._guard(self.client.xrevrange(key_bytes(stream), max="+", min=low, count=count))
+        except redis.ResponseError:
+            return []  # not a stream: the page says so; the tail stays empty
+        return [Entry.from_redis(raw_id, fields) for raw_id, fields in reversed(rows)]
+
+    async def read_after(
+        self, positions: dict[str, str], *, count: int, block_ms: int | None
+    ) -> list[tuple[str, list[Entry]]]:
+        """XREAD BLOCK: entries after each stream's position, as (stream, entries)."""
+        reply = await self._guard(
+            self.client.xread({key_bytes(name): position for name, position in positions.items()},
+                              count=count, block=block_ms)
+        )
+        return [
+            (key_from_bytes(raw_stream), [Entry.from_redis(raw_id, fields) for raw_id, fields in rows])
+            for raw_stream, rows in reply or []
+        ]
+
+    async def group_snapshot(self, stream: str, group: str) -> GroupSnapshot | None:
+        pipe = self.client.pipeline(transaction=False)
+        pipe.xinfo_groups(key_bytes(stream))
+        pipe.xinfo_consumers(key_bytes(stream), group)
+        try:
+            groups, consumers = await self._guard(pipe.execute())
+        except redis.ResponseError:
+            return None
+        for row in groups:
+            if text(row["name"]) == group:
+                return GroupSnapshot(
+                    name=group,
+                    pending=int(row["pending"]),
+                    lag=None if row.get("lag") is None else int(row["lag"]),
+                    last_delivered_id=text(row["last-delivered-id"]),
+                    consumers={text(c["name"]): (int(c["pending"]), int(c["idle"])) for c in consumers},
+                )
+        return None
+
+    async def stream_counts(self, streams: list[str]) -> list[StreamCounts]:
+        """Length, last ID and groups of each stream, in one round trip (for the dashboard)."""
+        pipe = self.client.pipeline(transaction=False)
+        for name in streams:
+            pipe.xinfo_stream(key_bytes(name))
+            pipe.xinfo_groups(key_bytes(name))
+        replies = await self._guard(pipe.execute(raise_on_error=False))
+        found = []
+        for index, name in enumerate(streams):
+            info, groups = replies[2 * index], replies[2 * index + 1]
+            if isinstance(info, Exception):
+                continue
+            last = info.get("last-entry")
+            found.append(
+                StreamCounts(
+                    name=name,
+                    length=int(info["length"]),
+                    last_id=text(last[0]) if last else None,
+                    groups=[] if isinstance(groups, Exception) else [
+                        GroupSnapshot(
+                            name=text(row["name"]),
+                            pending=int(row["pending"]),
+                            lag=None if row.get("lag") is None else int(row["lag"]),
+                            last_delivered_id=text(row["last-delivered-id"]),
+                            consumers={},
+                        )
+                        for row in groups
+                    ],
+                )
+            )
+        return found
+
+    async def stream_names(self, *, limit: int = 50) -> list[str]:
+        """Stream keys for the dashboard: a bounded SCAN, so a huge key space costs little."""
+        names: list[str] = []
+        cursor = 0
+        for _ in range(10):
+            cursor, keys = await self._guard(self.client.scan(cursor=cursor, count=1000, _type="stream"))
+            names.extend(key_from_bytes(key) for key in keys)
+            if int(cursor) == 0 or len(names) >= limit:
+                break
+        return sorted(set(names))[:limit]
+
+    async def workers(self, *, group: str | None = None) -> list[WorkerStatus]:
+        members = await self._guard(self.client.zrange(workers_index_key(), 0, -1, withscores=True))
+        wanted = []
+        for member, score in members:
+            member_group, _, name = text(member).partition("\t")
+            if group is None or member_group == group:
+                wanted.append((member_group, name, float(score)))
+        pipe = self.client.pipeline(transaction=False)
+        for member_group, name, _ in wanted:
+            pipe.hgetall(heartbeat_key(member_group, name))
+        rows = await self._guard(pipe.execute()) if wanted else []
+        return [
+            WorkerStatus(
+                group=member_group,
+                name=name,
+                alive=bool(row) and text(row.get(b"state", b"")) != "stopped",
+                fields={text(k): text(v) for k, v in row.items()},
+                last_seen=float(row.get(b"last_seen", score)) if row else score,
+            )
+            for (member_group, name, score), row in zip(wanted, rows, strict=True)
+        ]
+
+    async def processed_after(self, group: str, position: str, *, count: int, block_ms: int) -> list[Entry]:
+        """Processing reports the group's workers published after `position`."""
+        reply = await self._guard(self.client.xread({events_key(group): position}, count=count, block=block_ms))
+        return [Entry.from_redis(raw_id, fields) for _, rows in reply or [] for raw_id, fields in rows]
+
+    async def processed_last_id(self, group: str) -> str:
+        rows = await self._guard(self.client.xrevrange(events_key(group), count=1))
+        return text(rows[0][0]) if rows else "0-0"
+
+    async def recent_processed(self, group: str, count: int) -> list[Entry]:
+        rows = await self._guard(self.client.xrevrange(events_key(group), count=count))
+        return [Entry.from_redis(raw_id, fields) for raw_id, fields in reversed(rows)]
+
+
+def processed_entries(report: Entry) -> list[dict]:
+    """The entries a processing report lists (at most a few per batch; the count says how many there were)."""
+    try:
+        entries = json.loads(report.fields.get("entries", "[]"))
+    except ValueError:
+        return []
+    return entries if isinstance(entries, list) else []

@@ -1,0 +1,270 @@
+// Live pages: one WebSocket per page, reconnecting with backoff; every value from Redis is
+// put in the page as text (textContent), never as HTML.
+(function () {
+  "use strict";
+
+  const NOT_ALLOWED = new Set([4401, 4404]);
+
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [name, value] of Object.entries(attrs || {})) {
+      if (name === "class") node.className = value;
+      else node.setAttribute(name, value);
+    }
+    for (const child of children) {
+      if (child === null || child === undefined) continue;
+      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return node;
+  }
+
+  function idTime(id) {
+    const ms = Number(String(id).split("-")[0]);
+    if (!Number.isFinite(ms)) return "";
+    const date = new Date(ms);
+    const pad = (n, w = 2) => String(n).padStart(w, "0");
+    const holder = document.querySelector("[data-time-zone]");
+    const zone = (holder && holder.dataset.timeZone) || "UTC";
+    try {
+      const parts = new Intl.DateTimeFormat("en-CA", {
+        timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit",
+        hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23",
+      }).formatToParts(date).reduce((acc, p) => ((acc[p.type] = p.value), acc), {});
+      return `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute}:${parts.second}.${pad(date.getUTCMilliseconds(), 3)}`;
+    } catch (e) {
+      return date.toISOString().replace("T", " ").replace("Z", "");
+    }
+  }
+
+  function fieldsNode(fields, limit = 120) {
+    const cell = el("td", { class: "fields-cell", "data-label": "Fields" });
+    for (const [name, value] of Object.entries(fields || {})) {
+      const shown = value.length > limit ? value.slice(0, limit - 1) + "…" : value;
+      cell.append(el("span", { class: "field-pair" },
+        el("span", { class: "field-name" }, name), "=", el("span", { class: "field-value" }, shown)));
+    }
+    return cell;
+  }
+
+  // Opens the page's socket; calls onMessage(data) for each message and onStatus(text, kind).
+  function connect(path, onMessage, onStatus) {
+    let delay = 500;
+    let socket = null;
+    let stopped = false;
+    function open() {
+      const scheme = location.protocol === "https:" ? "wss" : "ws";
+      socket = new WebSocket(`${scheme}://${location.host}${path}`);
+      socket.addEventListener("open", () => { delay = 500; onStatus("live", "ok"); });
+      socket.addEventListener("message", (event) => {
+        let data;
+        try { data = JSON.parse(event.data); } catch (e) { return; }
+        if (data.type === "status" && data.redis === "unavailable") {
+          onStatus("Redis is unavailable; waiting for it to come back…", "error");
+          return;
+        }
+        onStatus("live", "ok");
+        onMessage(data);
+      });
+      socket.addEventListener("close", (event) => {
+        if (stopped) return;
+        if (NOT_ALLOWED.has(event.code)) {
+          onStatus("Not allowed: log in again to see live data.", "error");
+          return;
+        }
+        onStatus(`disconnected; reconnecting in ${Math.round(delay / 100) / 10} s…`, "warn");
+        setTimeout(open, delay);
+        delay = Math.min(delay * 2, 10000);
+      });
+    }
+    open();
+    return {
+      send(message) { if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(message)); },
+      close() { stopped = true; if (socket) socket.close(); },
+    };
+  }
+
+  function statusSetter(root) {
+    const badge = root.querySelector("[data-live-status]");
+    return (text, kind) => {
+      if (!badge) return;
+      badge.textContent = text;
+      badge.dataset.kind = kind;
+    };
+  }
+
+  // --- stream tail --------------------------------------------------------------
+
+  function initTail(root) {
+    const body = root.querySelector("tbody");
+    const maxRows = Number(root.dataset.maxRows || 200);
+    const pauseButton = root.querySelector("[data-pause]");
+    const missedNote = root.querySelector("[data-missed]");
+    const entryUrl = root.dataset.entryUrl;
+    let paused = false;
+    let missed = 0;
+
+    function row(entry) {
+      const idCell = el("td", { "data-label": "ID" });
+      if (entryUrl) idCell.append(el("a", { href: entryUrl.replace("__ID__", encodeURIComponent(entry.id)) }, el("code", {}, entry.id)));
+      else idCell.append(el("code", {}, entry.id));
+      return el("tr", { "data-id": entry.id }, idCell, el("td", { "data-label": "Time" }, idTime(entry.id)), fieldsNode(entry.fields));
+    }
+    function prepend(entries) {
+      for (const entry of entries) body.prepend(row(entry));
+      while (body.rows.length > maxRows) body.lastElementChild.remove();
+      root.querySelector("[data-count]").textContent = String(body.rows.length);
+    }
+    const live = connect(root.dataset.ws, (data) => {
+      if (data.type === "snapshot") {
+        body.replaceChildren();
+        missed = 0;
+        missedNote.textContent = "";
+        prepend(data.entries);
+      } else if (data.type === "entries") {
+        if (paused) {
+          missed += data.entries.length;
+          missedNote.textContent = `${missed} new entr${missed === 1 ? "y" : "ies"} while paused`;
+        } else {
+          prepend(data.entries);
+        }
+      }
+    }, statusSetter(root));
+    pauseButton.addEventListener("click", () => {
+      paused = !paused;
+      pauseButton.textContent = paused ? "Resume" : "Pause";
+      pauseButton.setAttribute("aria-pressed", String(paused));
+      if (!paused && missed) live.send({ action: "resync" });
+    });
+  }
+
+  // --- small charts ---------------------------------------------------------------
+
+  const SVG = "http://www.w3.org/2000/svg";
+  function sparkline(values, width = 120, height = 28) {
+    const svg = document.createElementNS(SVG, "svg");
+    svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+    svg.setAttribute("class", "sparkline");
+    svg.setAttribute("aria-hidden", "true");
+    if (!values.length) return svg;
+    const high = Math.max(...values, 1);
+    const step = values.length > 1 ? width / (values.length - 1) : width;
+    const points = values.map((v, i) => `${(i * step).toFixed(1)},${(height - 2 - (v / high) * (height - 4)).toFixed(1)}`);
+    const line = document.createElementNS(SVG, "polyline");
+    line.setAttribute("points", points.join(" "));
+    svg.append(line);
+    return svg;
+  }
+
+  // --- dashboard ------------------------------------------------------------------
+
+  function initDashboard(root) {
+    const streamsBody = root.querySelector("[data-streams] tbody");
+    const groupsBody = root.querySelector("[data-groups] tbody");
+    const workersBody = root.querySelector("[data-workers] tbody");
+    const streamUrl = root.dataset.streamUrl;
+    const groupUrl = root.dataset.groupUrl;
+    const tokens = JSON.parse(document.getElementById("stream-tokens").textContent || "{}");
+
+    function token(name) { return tokens[name] || name; }
+    function link(url, text) { return url ? el("a", { href: url }, text) : document.createTextNode(text); }
+
+    connect(root.dataset.ws, (data) => {
+      if (data.type !== "dashboard") return;
+      const streamRows = [];
+      const groupRows = [];
+      for (const stream of data.streams) {
+        const url = tokens[stream.name] ? streamUrl.replace("__STREAM__", token(stream.name)) : null;
+        streamRows.push(el("tr", {},
+          el("td", { "data-label": "Stream" }, link(url, stream.name)),
+          el("td", { class: "num", "data-label": "Length" }, stream.length.toLocaleString()),
+          el("td", { class: "num", "data-label": "Entries/s" }, stream.rate.toLocaleString()),
+          el("td", { "data-label": "Last minute" }, sparkline(stream.rates)),
+          el("td", { "data-label": "Last entry" }, stream.last_id ? idTime(stream.last_id) : "—")));
+        for (const group of stream.groups) {
+          const gUrl = tokens[stream.name] ? groupUrl.replace("__STREAM__", token(stream.name)).replace("__GROUP__", encodeURIComponent(group.name)) : null;
+          groupRows.push(el("tr", {},
+            el("td", { "data-label": "Stream" }, stream.name),
+            el("td", { "data-label": "Group" }, link(gUrl, group.name)),
+            el("td", { class: "num", "data-label": "Pending" }, String(group.pending)),
+            el("td", { class: "num", "data-label": "Lag" }, group.lag === null ? "?" : String(group.lag))));
+        }
+      }
+      const workerRows = data.workers.map((w) => el("tr", { class: w.alive ? "" : "gone" },
+        el("td", { "data-label": "Worker" }, w.name),
+        el("td", { "data-label": "Group" }, w.group),
+        el("td", { "data-label": "State" }, w.alive ? "live" : `gone (seen ${Math.round(w.seen_seconds_ago)} s ago)`),
+        el("td", { class: "num", "data-label": "Entries/s" }, w.alive ? w.rate.toLocaleString() : "—"),
+        el("td", { class: "num", "data-label": "Processed" }, w.processed.toLocaleString()),
+        el("td", { "data-label": "Host" }, w.host)));
+      streamsBody.replaceChildren(...(streamRows.length ? streamRows : [el("tr", {}, el("td", { colspan: "5" }, "No streams yet."))]));
+      groupsBody.replaceChildren(...(groupRows.length ? groupRows : [el("tr", {}, el("td", { colspan: "4" }, "No consumer groups yet."))]));
+      workersBody.replaceChildren(...(workerRows.length ? workerRows : [el("tr", {}, el("td", { colspan: "6" }, "No workers have run yet: python manage.py run_consumer alice"))]));
+    }, statusSetter(root));
+  }
+
+  // --- group page -----------------------------------------------------------------
+
+  function initGroup(root) {
+    const processedBody = root.querySelector("[data-processed] tbody");
+    const consumersBody = root.querySelector("[data-consumers] tbody");
+    const workersBody = root.querySelector("[data-group-workers] tbody");
+    const maxRows = Number(root.dataset.maxRows || 100);
+    const seen = new Set();
+
+    function showCounts(data) {
+      const set = (name, value) => { const node = root.querySelector(`[data-${name}]`); if (node) node.textContent = value; };
+      set("pending", String(data.pending));
+      set("lag", data.lag === null || data.lag === undefined ? "?" : String(data.lag));
+      set("last-delivered", data.last_delivered_id || "—");
+      if (consumersBody) {
+        consumersBody.replaceChildren(...data.consumers.map((c) => el("tr", { "data-consumer": c.name },
+          el("td", { "data-label": "Consumer" }, c.name),
+          el("td", { class: "num", "data-label": "Pending", "data-consumer-pending": c.name }, String(c.pending)),
+          el("td", { class: "num", "data-label": "Idle" }, `${(c.idle_ms / 1000).toFixed(1)} s`))));
+      }
+      if (workersBody) {
+        workersBody.replaceChildren(...data.workers.map((w) => el("tr", { class: w.alive ? "" : "gone" },
+          el("td", { "data-label": "Worker" }, w.name),
+          el("td", { "data-label": "State" }, w.alive ? "live" : `gone (seen ${Math.round(w.seen_seconds_ago)} s ago)`),
+          el("td", { class: "num", "data-label": "Entries/s" }, w.alive ? String(w.rate) : "—"),
+          el("td", { class: "num", "data-label": "Processed" }, String(w.processed)),
+          el("td", { class: "num", "data-label": "Failed" }, String(w.failed)),
+          el("td", { "data-label": "Host" }, `${w.host} (pid ${w.pid})`))));
+      }
+    }
+    function addProcessed(message) {
+      for (const item of message.entries) {
+        const key = `${item.stream}|${item.id}|${item.reported}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        processedBody.prepend(el("tr", { class: item.ok ? "" : "failed", "data-processed-id": item.id },
+          el("td", { "data-label": "Consumer" }, item.consumer),
+          el("td", { "data-label": "ID" }, el("code", {}, item.id)),
+          fieldsNode(item.fields),
+          el("td", { class: "num", "data-label": "Handler" }, `${item.ms} ms`),
+          el("td", { "data-label": "Result" }, item.ok ? "ok" : `failed (delivery ${item.deliveries})`)));
+      }
+      while (processedBody.rows.length > maxRows) processedBody.lastElementChild.remove();
+      const total = root.querySelector("[data-processed-total]");
+      if (total && message.processed) total.textContent = String(Number(total.textContent || 0) + message.processed);
+    }
+    connect(root.dataset.ws, (data) => {
+      if (data.type === "group_snapshot") {
+        showCounts(data);
+        processedBody.replaceChildren();
+        seen.clear();
+        addProcessed({ ...data.processed, processed: 0 });
+      } else if (data.type === "group") {
+        showCounts(data);
+      } else if (data.type === "processed") {
+        addProcessed(data);
+      }
+    }, statusSetter(root));
+  }
+
+  const starters = { tail: initTail, dashboard: initDashboard, group: initGroup };
+  document.querySelectorAll("[data-live]").forEach((root) => {
+    const start = starters[root.dataset.live];
+    if (start) start(root);
+  });
+})();
