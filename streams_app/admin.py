@@ -28,8 +28,10 @@ class ReadingAdmin(admin.ModelAdmin):
         return False
 
     def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
-        return request.user.is_active and request.user.is_staff and (
-            request.user.has_perm("streams_app.view_reading") or request.user.has_perm("streams_app.add_reading")
+        return (
+            request.user.is_active
+            and request.user.is_staff
+            and (request.user.has_perm("streams_app.view_reading") or request.user.has_perm("streams_app.add_reading"))
         )
 
     def add_view(self, request: HttpRequest, form_url: str = "", extra_context=None) -> HttpResponse:

@@ -69,9 +69,7 @@ def parse_count(raw: str | None, *, default: int, maximum: int) -> int:
     return min(count, maximum)
 
 
-def parse_range_request(
-    params: Mapping[str, str], *, tz: tzinfo, default_count: int, max_count: int
-) -> RangeRequest:
+def parse_range_request(params: Mapping[str, str], *, tz: tzinfo, default_count: int, max_count: int) -> RangeRequest:
     """Validate page parameters (start, end, order, count, after, before); BadInput names the field."""
     order = (params.get("order") or "asc").strip().lower()
     if order not in ORDERS:

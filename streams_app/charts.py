@@ -68,7 +68,10 @@ def readings_chart(entries: Sequence[Entry], *, tz: tzinfo) -> Chart | None:
     plot_height = HEIGHT - PAD_TOP - PAD_BOTTOM
 
     series = []
-    for field, label, css_class in (("temperature", "Temperature (°C)", "temperature"), ("humidity", "Humidity (%)", "humidity")):
+    for field, label, css_class in (
+        ("temperature", "Temperature (°C)", "temperature"),
+        ("humidity", "Humidity (%)", "humidity"),
+    ):
         samples = []
         for index, entry in enumerate(ordered):
             value = _number(entry.fields.get(field))
@@ -81,7 +84,8 @@ def readings_chart(entries: Sequence[Entry], *, tz: tzinfo) -> Chart | None:
         high = max(value for _, value in samples)
         value_span = (high - low) or 1.0
         points = " ".join(
-            f"{PAD_LEFT + plot_width * position / span:.1f},{PAD_TOP + plot_height * (1 - (value - low) / value_span):.1f}"
+            f"{PAD_LEFT + plot_width * position / span:.1f},"
+            f"{PAD_TOP + plot_height * (1 - (value - low) / value_span):.1f}"
             for position, value in samples
         )
         series.append(Series(field, label, css_class, points, low, high, len(samples)))

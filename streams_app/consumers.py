@@ -7,10 +7,12 @@ import asyncio
 import contextlib
 import logging
 
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from streams_app import live
 from streams_app.errors import DomainError, RedisUnavailable
+from streams_app.job_tracking import job_group, job_status
 from streams_app.live import Message, Subscription, entry_json
 from streams_app.stream_ids import StreamId
 from streams_app.stream_names import name_from_token, validate_city
@@ -110,7 +112,11 @@ class StreamTailConsumer(LiveConsumer):
     def filter(self, message: Message) -> Message | None:
         if message["type"] != "entries":
             return message
-        fresh = [entry for entry in message["entries"] if self.last_sent is None or StreamId.parse(entry["id"]) > self.last_sent]
+        fresh = [
+            entry
+            for entry in message["entries"]
+            if self.last_sent is None or StreamId.parse(entry["id"]) > self.last_sent
+        ]
         if not fresh:
             return None
         self.last_sent = StreamId.parse(fresh[-1]["id"])
@@ -145,3 +151,44 @@ class DashboardConsumer(LiveConsumer):
         if latest is None:
             raise RedisUnavailable("The dashboard has no data yet: Redis has not answered.")
         return latest
+
+
+class JobConsumer(AsyncJsonWebsocketConsumer):
+    """A background job's progress: pushed by the job over the channel layer; read from the
+    job itself on connect and every few seconds, since the layer may drop messages."""
+
+    RESYNC_SECONDS = 3.0
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated or not user.is_active:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        self.job_id = self.scope["url_route"]["kwargs"]["job_id"]
+        self.group_name = job_group(self.job_id)
+        await self.channel_layer.group_add(self.group_name, self.channel_name)
+        await self.accept()
+        self.resync_task = asyncio.get_running_loop().create_task(self._resync_loop())
+
+    async def disconnect(self, code: int) -> None:
+        task = getattr(self, "resync_task", None)
+        if task is not None:
+            task.cancel()
+        if hasattr(self, "group_name"):
+            with contextlib.suppress(Exception):
+                await self.channel_layer.group_discard(self.group_name, self.channel_name)
+
+    async def _resync_loop(self) -> None:
+        while True:
+            try:
+                status = await database_sync_to_async(job_status)(self.job_id)
+            except DomainError as error:
+                await self.send_json({"type": "status", "redis": "unavailable", "message": error.message})
+            else:
+                await self.send_json(status.as_message())
+                if status.finished:
+                    return
+            await asyncio.sleep(self.RESYNC_SECONDS)
+
+    async def job_progress(self, event: dict) -> None:
+        await self.send_json(event["status"])

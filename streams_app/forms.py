@@ -24,10 +24,14 @@ class ReadingForm(forms.Form):
         help_text="The stream to append to: 1–64 letters, digits and _ - . :",
     )
     temperature = forms.CharField(
-        required=False, label="Temperature (°C)", widget=forms.TextInput(attrs={"inputmode": "decimal", "placeholder": "26"})
+        required=False,
+        label="Temperature (°C)",
+        widget=forms.TextInput(attrs={"inputmode": "decimal", "placeholder": "26"}),
     )
     humidity = forms.CharField(
-        required=False, label="Humidity (%)", widget=forms.TextInput(attrs={"inputmode": "decimal", "placeholder": "10"})
+        required=False,
+        label="Humidity (%)",
+        widget=forms.TextInput(attrs={"inputmode": "decimal", "placeholder": "10"}),
     )
     id = forms.CharField(
         required=False,
@@ -41,4 +45,6 @@ class RangeForm(forms.Form):
     start = forms.CharField(required=False, widget=forms.TextInput(attrs={"placeholder": "- (first)"}))
     end = forms.CharField(required=False, widget=forms.TextInput(attrs={"placeholder": "+ (last)"}))
     order = forms.ChoiceField(choices=list(ORDERS.items()), required=False)
-    count = forms.CharField(required=False, label="Page size", widget=forms.TextInput(attrs={"inputmode": "numeric", "size": 5}))
+    count = forms.CharField(
+        required=False, label="Page size", widget=forms.TextInput(attrs={"inputmode": "numeric", "size": 5})
+    )

@@ -10,12 +10,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, tzinfo
 
-from streams_app.errors import BadInput
+from streams_app.errors import BadInput, Conflict
 from streams_app.gateway import EntryBatch, StreamStore
 from streams_app.readings import HUMIDITY_RANGE, TEMPERATURE_RANGE, parse_measurement
-from streams_app.stream_ids import datetime_to_ms, parse_new_entry_id
+from streams_app.stream_ids import StreamId, datetime_to_ms, parse_new_entry_id
 from streams_app.stream_names import validate_city
 from streams_app.weather import SECONDS_PER_DAY, simulated_weather
 
@@ -79,7 +79,9 @@ def plan_produce(
             temperature, field="temperature", label="Temperature", bounds=TEMPERATURE_RANGE, unit="°C"
         )
     if humidity is not None:
-        fixed_humidity = parse_measurement(humidity, field="humidity", label="Humidity", bounds=HUMIDITY_RANGE, unit="%")
+        fixed_humidity = parse_measurement(
+            humidity, field="humidity", label="Humidity", bounds=HUMIDITY_RANGE, unit="%"
+        )
     if start is not None and datetime_to_ms(start) < 0:
         raise BadInput("The start time must be after 1970-01-01.", field="start")
     return ProducePlan(
@@ -159,3 +161,23 @@ def _produce_paced(store: StreamStore, plan: ProducePlan, progress: Progress | N
             next_due = started + written / plan.rate
             time.sleep(max(0.0, min(tick, next_due - time.perf_counter())))
     return written
+
+
+def simulated_day_start(*, store: StreamStore, city: str, day: date, tz: tzinfo) -> datetime:
+    """Where a simulated day of `city` starts (00:00 of `day` in `tz`), checked against the
+    stream's last ID: back-filled IDs must still grow."""
+    city = validate_city(city)
+    start = datetime.combine(day, datetime.min.time(), tzinfo=tz)
+    kind = store.key_type(city)
+    if kind not in {"none", "stream"}:
+        raise Conflict(f"The key “{city}” holds a {kind}, not a stream.", field="city")
+    last = store.last_generated_id(city) if kind == "stream" else None
+    if last and StreamId.parse(last).ms >= datetime_to_ms(start):
+        last_time = StreamId.parse(last).time
+        shown = last_time.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S") if last_time else last
+        raise Conflict(
+            f"{city} already has entries up to {shown}: IDs in a stream must grow, so pick a day after that "
+            "(or a new city).",
+            field="day",
+        )
+    return start

@@ -81,9 +81,7 @@ def parse_reading(*, city: Any, temperature: Any, humidity: Any, entry_id: Any =
     )
 
 
-def reading_add(
-    *, store: StreamStore, city: Any, temperature: Any, humidity: Any, entry_id: Any = None
-) -> str:
+def reading_add(*, store: StreamStore, city: Any, temperature: Any, humidity: Any, entry_id: Any = None) -> str:
     """Validate and append a reading to its city's stream; returns the new entry's ID.
 
     BadInput for invalid values; Conflict when the key is not a stream or the ID does not grow.

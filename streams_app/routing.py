@@ -8,4 +8,5 @@ websocket_urlpatterns = [
     path("ws/streams/<str:token>/tail/", consumers.StreamTailConsumer.as_asgi()),
     path("ws/streams/<str:token>/groups/<str:group>/", consumers.GroupConsumer.as_asgi()),
     path("ws/dashboard/", consumers.DashboardConsumer.as_asgi()),
+    path("ws/jobs/<str:job_id>/", consumers.JobConsumer.as_asgi()),
 ]

@@ -9,6 +9,7 @@ from django.conf import settings
 
 from streams_app.gateway import StreamStore, connect
 from streams_app.gateway.groups import GroupStore
+from streams_app.gateway.heartbeats import HeartbeatStore
 from streams_app.gateway.stats import StatsStore
 
 if TYPE_CHECKING:
@@ -34,3 +35,7 @@ def group_store() -> GroupStore:
 
 def stats_store() -> StatsStore:
     return StatsStore(redis_client())
+
+
+def heartbeat_store() -> HeartbeatStore:
+    return HeartbeatStore(redis_client())

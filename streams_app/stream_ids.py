@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from streams_app.errors import BadInput
 
@@ -54,7 +54,7 @@ class StreamId:
     def time(self) -> datetime | None:
         """The moment the ID's milliseconds stand for, in UTC (None when out of range)."""
         try:
-            return datetime.fromtimestamp(self.ms / 1000, tz=timezone.utc)
+            return datetime.fromtimestamp(self.ms / 1000, tz=UTC)
         except (OverflowError, OSError, ValueError):
             return None
 

@@ -22,7 +22,9 @@ def validate_city(name: str, *, field: str = "city") -> str:
     if name is None or name == "":
         raise BadInput("The city name is required.", field=field)
     if len(name) > MAX_CITY_LENGTH:
-        raise BadInput(f"The city name is {len(name)} characters long; at most {MAX_CITY_LENGTH} are allowed.", field=field)
+        raise BadInput(
+            f"The city name is {len(name)} characters long; at most {MAX_CITY_LENGTH} are allowed.", field=field
+        )
     if not _CITY_PATTERN.fullmatch(name):
         shown = display_name(name)
         raise BadInput(

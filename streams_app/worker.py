@@ -197,7 +197,8 @@ class Worker:
         self._heartbeat = threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True)
         self._heartbeat.start()
         logger.info(
-            "%s is consuming %s in group %s (batch %d, block %d ms, claim after %d ms idle, dead-letter after %d deliveries)",
+            "%s is consuming %s in group %s "
+            "(batch %d, block %d ms, claim after %d ms idle, dead-letter after %d deliveries)",
             self.config.name,
             ", ".join(self.config.streams),
             self.config.group,
@@ -221,10 +222,15 @@ class Worker:
             return
         holder_raw = self.io.lock_holder(key)
         holder = _parse_holder(holder_raw)
-        if holder and holder.get("host") == self.host and not _process_alive(int(holder.get("pid", 0))):
-            if self.io.take_over_lock(key, holder_raw or "", self.lock_token, self.config.lock_ttl_ms):
-                logger.info("taking over the name %s from pid %s, which is no longer running", self.config.name, holder["pid"])
-                return
+        # A holder on this host whose process is gone (killed) cannot renew: take over at once.
+        holder_is_dead = (
+            holder is not None and holder.get("host") == self.host and not _process_alive(int(holder.get("pid", 0)))
+        )
+        if holder_is_dead and self.io.take_over_lock(key, holder_raw or "", self.lock_token, self.config.lock_ttl_ms):
+            logger.info(
+                "taking over the name %s from pid %s, which is no longer running", self.config.name, holder["pid"]
+            )
+            return
         where = f"pid {holder.get('pid')} on {holder.get('host')}" if holder else "another process"
         raise WorkerRefused(
             f"A worker named {self.config.name} is already running in group {self.config.group} ({where}). "
@@ -313,13 +319,19 @@ class Worker:
     def _read_history(self) -> None:
         """Our own pending entries, oldest first, from ID 0: what an earlier life left unacked."""
         assert self._history is not None
-        deliveries = self.io.read(self.config.group, self.config.name, self._history, count=self.config.count, block_ms=None)
+        deliveries = self.io.read(
+            self.config.group, self.config.name, self._history, count=self.config.count, block_ms=None
+        )
         if not deliveries:
             self._history = None
             return
         if self._history and all(position == "0" for position in self._history.values()):
-            logger.info("recovering %s%d pending entries of %s", "at least " if len(deliveries) >= self.config.count else "",
-                        len(deliveries), self.config.name)
+            logger.info(
+                "recovering %s%d pending entries of %s",
+                "at least " if len(deliveries) >= self.config.count else "",
+                len(deliveries),
+                self.config.name,
+            )
         for delivery in deliveries:
             self._history[delivery.stream] = delivery.id
         self._commit(self._process(deliveries, first_delivery=False))
@@ -346,7 +358,9 @@ class Worker:
                 self._claim_cursors[stream] = result.next_cursor
                 for entry_id in result.deleted_ids:
                     self.counters.skipped_deleted += 1
-                    logger.warning("entry %s of %s was deleted while pending; Redis dropped it from the group", entry_id, stream)
+                    logger.warning(
+                        "entry %s of %s was deleted while pending; Redis dropped it from the group", entry_id, stream
+                    )
                 if result.deliveries:
                     logger.info("claimed %d idle entries of %s", len(result.deliveries), stream)
                     self._commit(self._process(result.deliveries, first_delivery=False))
@@ -369,7 +383,9 @@ class Worker:
             handled += 1
             if delivery.fields is None:
                 self.counters.skipped_deleted += 1
-                logger.warning("entry %s of %s was deleted while pending; acking it and going on", delivery.id, delivery.stream)
+                logger.warning(
+                    "entry %s of %s was deleted while pending; acking it and going on", delivery.id, delivery.stream
+                )
                 outcome.acks.setdefault(delivery.stream, []).append(delivery.id)
                 continue
             deliveries_so_far = counts.get(delivery.id, 1)
@@ -389,7 +405,10 @@ class Worker:
                 )
                 logger.error(
                     "dead-lettering %s %s after %d deliveries (last error: %s)",
-                    delivery.stream, delivery.id, deliveries_so_far, error.strip().splitlines()[-1] if error.strip() else "?",
+                    delivery.stream,
+                    delivery.id,
+                    deliveries_so_far,
+                    error.strip().splitlines()[-1] if error.strip() else "?",
                 )
                 continue
             self._handle(delivery, deliveries_so_far, outcome)
@@ -407,7 +426,9 @@ class Worker:
 
     def _handle(self, delivery: Delivery, deliveries: int, outcome: BatchOutcome) -> None:
         assert delivery.fields is not None
-        message = Message(delivery.stream, delivery.id, delivery.fields, self.config.group, self.config.name, deliveries)
+        message = Message(
+            delivery.stream, delivery.id, delivery.fields, self.config.group, self.config.name, deliveries
+        )
         started = time.perf_counter()
         try:
             if self.config.work_seconds:
@@ -419,8 +440,13 @@ class Worker:
             self.counters.failed += 1
             outcome.failed_total += 1
             outcome.failures[(delivery.stream, delivery.id)] = error
-            logger.error("handler failed on %s %s (delivery %d); it stays pending for a retry\n%s",
-                         delivery.stream, delivery.id, deliveries, error.rstrip())
+            logger.error(
+                "handler failed on %s %s (delivery %d); it stays pending for a retry\n%s",
+                delivery.stream,
+                delivery.id,
+                deliveries,
+                error.rstrip(),
+            )
             self._add_event(outcome, message, seconds, ok=False)
             return
         seconds = time.perf_counter() - started
@@ -484,8 +510,11 @@ class Worker:
             except RedisUnavailable as error:
                 if self.stop_requested and backoff.attempt >= 3:
                     acked = sum(len(ids) for ids in outcome.acks.values())
-                    logger.error("stopping without acking %d processed entries (%s); they will be processed again",
-                                 acked, error.message)
+                    logger.error(
+                        "stopping without acking %d processed entries (%s); they will be processed again",
+                        acked,
+                        error.message,
+                    )
                     return
                 delay = backoff.next_delay()
                 logger.warning("could not ack (%s); retrying in %.1f s", error.message, delay)
@@ -532,7 +561,9 @@ class Worker:
                     lock_ttl_ms=self.config.lock_ttl_ms,
                 )
                 if not held:
-                    logger.error("another process took the name %s in group %s; stopping", self.config.name, self.config.group)
+                    logger.error(
+                        "another process took the name %s in group %s; stopping", self.config.name, self.config.group
+                    )
                     self.request_stop()
             except DomainError:
                 pass  # the main loop reports Redis outages
@@ -569,8 +600,13 @@ class _EntryLog:
         now = now or time.monotonic()
         if self.suppressed:
             seconds = max(now - self.window_start, 1e-9)
-            logger.info("processed %d entries in the last %.1f s (%.0f/s; %d not shown one by one)",
-                        self.in_window, seconds, self.in_window / seconds, self.suppressed)
+            logger.info(
+                "processed %d entries in the last %.1f s (%.0f/s; %d not shown one by one)",
+                self.in_window,
+                seconds,
+                self.in_window / seconds,
+                self.suppressed,
+            )
         self.window_start, self.in_window, self.suppressed = now, 0, 0
 
 

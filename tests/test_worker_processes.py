@@ -35,7 +35,9 @@ def start_worker(redis_server, redis_client):
         print(f"--- {worker.name} ({worker.log_path}) ---\n{worker.output[-4000:]}")
 
 
-def add_entries(client, count: int, *, stream: str = STREAM, start: int = 0, poison: set[int] = frozenset()) -> list[str]:
+def add_entries(
+    client, count: int, *, stream: str = STREAM, start: int = 0, poison: set[int] = frozenset()
+) -> list[str]:
     pipe = client.pipeline(transaction=False)
     for n in range(start, start + count):
         fields = {"n": str(n), "temperature": "21", "humidity": "10"}
@@ -103,7 +105,10 @@ def test_poison_entry_is_dead_lettered_after_max_deliveries_and_the_rest_process
     ids = add_entries(redis_client, 20, poison={7})
     start_worker("alice", "--count", "5", "--claim-idle", "200", "--max-deliveries", "3")
 
-    wait_until(lambda: redis_client.xlen(STREAM + ":dead") == 1 and settled(redis_client, 20), what="the poison entry dead-lettered")
+    wait_until(
+        lambda: redis_client.xlen(STREAM + ":dead") == 1 and settled(redis_client, 20),
+        what="the poison entry dead-lettered",
+    )
     book = ledger(redis_client, [STREAM])
     assert book.lost == set()
     assert book.duplicates == 0

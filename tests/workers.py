@@ -54,8 +54,14 @@ class WorkerProcess:
         return self.log_path.read_text(errors="replace")
 
     def wait_for_output(self, text: str, timeout: float = 20.0) -> None:
-        wait_until(lambda: text in self.output or self.process.poll() is not None, timeout=timeout, what=f"{text!r} from {self.name}")
-        assert text in self.output, f"{self.name} exited ({self.process.returncode}) before saying {text!r}:\n{self.output}"
+        wait_until(
+            lambda: text in self.output or self.process.poll() is not None,
+            timeout=timeout,
+            what=f"{text!r} from {self.name}",
+        )
+        assert text in self.output, (
+            f"{self.name} exited ({self.process.returncode}) before saying {text!r}:\n{self.output}"
+        )
 
     def kill(self) -> None:
         """SIGKILL: a crash, nothing cleaned up."""

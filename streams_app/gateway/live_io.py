@@ -87,8 +87,9 @@ class LiveReader:
     ) -> list[tuple[str, list[Entry]]]:
         """XREAD BLOCK: entries after each stream's position, as (stream, entries)."""
         reply = await self._guard(
-            self.client.xread({key_bytes(name): position for name, position in positions.items()},
-                              count=count, block=block_ms)
+            self.client.xread(
+                {key_bytes(name): position for name, position in positions.items()}, count=count, block=block_ms
+            )
         )
         return [
             (key_from_bytes(raw_stream), [Entry.from_redis(raw_id, fields) for raw_id, fields in rows])
@@ -132,7 +133,9 @@ class LiveReader:
                     name=name,
                     length=int(info["length"]),
                     last_id=text(last[0]) if last else None,
-                    groups=[] if isinstance(groups, Exception) else [
+                    groups=[]
+                    if isinstance(groups, Exception)
+                    else [
                         GroupSnapshot(
                             name=text(row["name"]),
                             pending=int(row["pending"]),

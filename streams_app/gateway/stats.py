@@ -21,9 +21,13 @@ for i = 0, 1 do
   local name = ARGV[base]
   redis.call('HINCRBYFLOAT', key, name .. '_sum', ARGV[base + 1])
   local low = redis.call('HGET', key, name .. '_min')
-  if (not low) or tonumber(ARGV[base + 2]) < tonumber(low) then redis.call('HSET', key, name .. '_min', ARGV[base + 2]) end
+  if (not low) or tonumber(ARGV[base + 2]) < tonumber(low) then
+    redis.call('HSET', key, name .. '_min', ARGV[base + 2])
+  end
   local high = redis.call('HGET', key, name .. '_max')
-  if (not high) or tonumber(ARGV[base + 3]) > tonumber(high) then redis.call('HSET', key, name .. '_max', ARGV[base + 3]) end
+  if (not high) or tonumber(ARGV[base + 3]) > tonumber(high) then
+    redis.call('HSET', key, name .. '_max', ARGV[base + 3])
+  end
 end
 redis.call('EXPIRE', key, ARGV[10])
 redis.call('ZADD', KEYS[2], ARGV[11], ARGV[11])
@@ -89,8 +93,14 @@ class StatsStore:
                 keys=[key_bytes(stats_key(agg.city, agg.minute)), key_bytes(stats_index_key(agg.city))],
                 args=[
                     agg.count,
-                    "temperature", repr(agg.temperature_sum), repr(agg.temperature_min), repr(agg.temperature_max),
-                    "humidity", repr(agg.humidity_sum), repr(agg.humidity_min), repr(agg.humidity_max),
+                    "temperature",
+                    repr(agg.temperature_sum),
+                    repr(agg.temperature_min),
+                    repr(agg.temperature_max),
+                    "humidity",
+                    repr(agg.humidity_sum),
+                    repr(agg.humidity_min),
+                    repr(agg.humidity_max),
                     STATS_TTL_SECONDS,
                     agg.minute,
                 ],

@@ -60,7 +60,7 @@ class StreamStore:
         a domain error whose `entries_written` counts what went in before it.
         """
         key = key_bytes(name)
-        key_part = "$%d\r\n%s\r\n" % (len(key), key.decode("latin-1"))
+        key_part = f"${len(key)}\r\n{key.decode('latin-1')}\r\n"
         try:
             connection = self.client.connection_pool.get_connection()
         except Exception as error:
@@ -147,12 +147,15 @@ class StreamStore:
                 pipe.xrevrange(key, max=high, min=low, count=query.count)
             else:
                 pipe.xrange(key, min=low, max=high, count=query.count)
-        kind, *results = pipe.execute()
+        kind, *results = pipe.execute(raise_on_error=False)
         kind = text(kind)
         if kind == "none":
             raise NotFound(f"There is no stream called “{display_name(name)}”.")
         if kind != "stream":
             raise Conflict(f"The key “{display_name(name)}” holds a {kind}, not a stream.")
+        for result in results:
+            if isinstance(result, Exception):
+                raise result
         return [[Entry.from_redis(raw_id, raw_fields) for raw_id, raw_fields in rows] for rows in results]
 
     @redis_call
@@ -179,9 +182,7 @@ class StreamStore:
             names.extend(key_from_bytes(key) for key in keys)
             if cursor == 0 or len(names) >= want or scanned_calls >= max_calls:
                 break
-        return StreamKeysPage(
-            names=names, next_cursor=cursor or None, keys_scanned=scanned_calls * scan_count
-        )
+        return StreamKeysPage(names=names, next_cursor=cursor or None, keys_scanned=scanned_calls * scan_count)
 
     @redis_call
     def summaries(self, names: Sequence[str]) -> list[StreamSummary]:
@@ -289,7 +290,7 @@ class _RawWire:
 
     def __init__(self, connection: redis.connection.Connection) -> None:
         connection.connect()
-        self.sock: socket.socket = connection._sock  # noqa: SLF001 - the gateway owns the wire
+        self.sock: socket.socket = connection._sock
         self.reader = hiredis.Reader()
 
     def send(self, payload: bytes) -> None:

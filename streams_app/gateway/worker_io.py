@@ -186,10 +186,13 @@ class WorkerIO:
         if not ids:
             return {}
         low, high = min(ids, key=_id_key), max(ids, key=_id_key)
-        rows = self.client.xpending_range(key_bytes(stream), group, min=low, max=high, count=len(ids) * 2 + 10,
-                                          consumername=consumer)
+        rows = self.client.xpending_range(
+            key_bytes(stream), group, min=low, max=high, count=len(ids) * 2 + 10, consumername=consumer
+        )
         wanted = set(ids)
-        return {text(row["message_id"]): int(row["times_delivered"]) for row in rows if text(row["message_id"]) in wanted}
+        return {
+            text(row["message_id"]): int(row["times_delivered"]) for row in rows if text(row["message_id"]) in wanted
+        }
 
     @redis_call
     def autoclaim(

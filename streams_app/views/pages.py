@@ -52,7 +52,9 @@ def stream_detail(request: HttpRequest, token: str) -> HttpResponse:
     summary = store.summary(name)
     settings = app_settings()
     tz = timezone.get_current_timezone()
-    form = RangeForm(request.GET or None, initial={"start": "-", "end": "+", "order": "asc", "count": settings.page_size})
+    form = RangeForm(
+        request.GET or None, initial={"start": "-", "end": "+", "order": "asc", "count": settings.page_size}
+    )
     page = chart = None
     status = 200
     try:
@@ -94,7 +96,10 @@ def entry_detail(request: HttpRequest, token: str, entry_id: str) -> HttpRespons
         return render(
             request,
             "error.html",
-            {"error": BadInput(f"“{display_name(name)}” has no entry {entry_id} (it may have been trimmed)."), "status": 404},
+            {
+                "error": BadInput(f"“{display_name(name)}” has no entry {entry_id} (it may have been trimmed)."),
+                "status": 404,
+            },
             status=404,
         )
     return render(

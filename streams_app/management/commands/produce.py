@@ -23,13 +23,17 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("city", help="the city, which is the stream's name")
-        parser.add_argument("--count", type=int, default=86_400, help="how many readings (default 86400: a day of seconds)")
+        parser.add_argument(
+            "--count", type=int, default=86_400, help="how many readings (default 86400: a day of seconds)"
+        )
         parser.add_argument("--rate", type=float, help="readings per second, paced in real time, IDs chosen by Redis")
         parser.add_argument(
             "--start",
             help="back-fill: explicit IDs from this date-time on, one --interval apart (e.g. '2024-05-01 00:00')",
         )
-        parser.add_argument("--interval", type=float, default=1.0, help="seconds between back-filled readings (default 1)")
+        parser.add_argument(
+            "--interval", type=float, default=1.0, help="seconds between back-filled readings (default 1)"
+        )
         parser.add_argument("--temperature", help="a fixed temperature (°C) instead of simulated ones")
         parser.add_argument("--humidity", help="a fixed humidity (%%) instead of simulated ones")
         parser.add_argument("--id", dest="entry_id", help="an explicit ID for a single reading (with --count 1)")
@@ -38,7 +42,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         try:
-            start = parse_datetime(options["start"], timezone.get_current_timezone(), field="start") if options["start"] else None
+            start = (
+                parse_datetime(options["start"], timezone.get_current_timezone(), field="start")
+                if options["start"]
+                else None
+            )
             plan = plan_produce(
                 city=options["city"],
                 count=options["count"],

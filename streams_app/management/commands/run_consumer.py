@@ -34,26 +34,55 @@ class Command(BaseCommand):
         parser.add_argument("name", help=f"the consumer's name, e.g. alice ({NAME_RULES})")
         parser.add_argument("--group", default=conf.group, help=f"consumer group (default {conf.group})")
         parser.add_argument(
-            "--stream", action="append", dest="streams",
+            "--stream",
+            action="append",
+            dest="streams",
             help=f"a stream to consume; repeat for several (default: {', '.join(conf.cities)})",
         )
-        parser.add_argument("--handler", default=conf.worker_handler,
-                            help="dotted path of the handler: a callable taking a Message, or a class building one "
-                                 f"(default {conf.worker_handler}; streams_app.handlers.noop does nothing)")
-        parser.add_argument("--count", type=int, default=conf.worker_count, help=f"batch size (default {conf.worker_count})")
-        parser.add_argument("--block", type=int, default=conf.worker_block_ms,
-                            help=f"longest wait for new entries, ms (default {conf.worker_block_ms})")
-        parser.add_argument("--claim-idle", type=int, default=conf.worker_claim_idle_ms,
-                            help=f"claim entries pending longer than this, ms (default {conf.worker_claim_idle_ms})")
-        parser.add_argument("--max-deliveries", type=int, default=conf.worker_max_deliveries,
-                            help=f"dead-letter an entry delivered more often (default {conf.worker_max_deliveries})")
-        parser.add_argument("--start-id", default=conf.worker_start_id,
-                            help="where a new group starts: $ (new entries only), 0 (everything) or an ID "
-                                 f"(default {conf.worker_start_id}; ignored if the group exists)")
-        parser.add_argument("--dead-letter", default=conf.dead_letter_stream,
-                            help=f"dead-letter stream name, {{stream}} is replaced (default {conf.dead_letter_stream})")
-        parser.add_argument("--work-seconds", type=float, default=0.0,
-                            help="simulated slow work per entry, in seconds, as in the tutorial's demo")
+        parser.add_argument(
+            "--handler",
+            default=conf.worker_handler,
+            help="dotted path of the handler: a callable taking a Message, or a class building one "
+            f"(default {conf.worker_handler}; streams_app.handlers.noop does nothing)",
+        )
+        parser.add_argument(
+            "--count", type=int, default=conf.worker_count, help=f"batch size (default {conf.worker_count})"
+        )
+        parser.add_argument(
+            "--block",
+            type=int,
+            default=conf.worker_block_ms,
+            help=f"longest wait for new entries, ms (default {conf.worker_block_ms})",
+        )
+        parser.add_argument(
+            "--claim-idle",
+            type=int,
+            default=conf.worker_claim_idle_ms,
+            help=f"claim entries pending longer than this, ms (default {conf.worker_claim_idle_ms})",
+        )
+        parser.add_argument(
+            "--max-deliveries",
+            type=int,
+            default=conf.worker_max_deliveries,
+            help=f"dead-letter an entry delivered more often (default {conf.worker_max_deliveries})",
+        )
+        parser.add_argument(
+            "--start-id",
+            default=conf.worker_start_id,
+            help="where a new group starts: $ (new entries only), 0 (everything) or an ID "
+            f"(default {conf.worker_start_id}; ignored if the group exists)",
+        )
+        parser.add_argument(
+            "--dead-letter",
+            default=conf.dead_letter_stream,
+            help=f"dead-letter stream name, {{stream}} is replaced (default {conf.dead_letter_stream})",
+        )
+        parser.add_argument(
+            "--work-seconds",
+            type=float,
+            default=0.0,
+            help="simulated slow work per entry, in seconds, as in the tutorial's demo",
+        )
 
     def handle(self, *args, **options) -> None:
         conf = app_settings()

@@ -262,7 +262,27 @@
     }, statusSetter(root));
   }
 
-  const starters = { tail: initTail, dashboard: initDashboard, group: initGroup };
+  // --- job page ---------------------------------------------------------------------
+
+  function initJob(root) {
+    const q = (name) => root.querySelector(`[data-job-${name}]`);
+    let socket = null;
+    socket = connect(root.dataset.ws, (data) => {
+      if (data.type !== "job") return;
+      q("state").textContent = data.state;
+      q("progress").value = data.percent;
+      q("progress").textContent = `${data.percent} %`;
+      q("percent").textContent = String(data.percent);
+      q("message").textContent = data.message || "";
+      q("error").textContent = data.error || "";
+      q("download").hidden = !data.download;
+      if (["finished", "failed", "stopped", "canceled"].includes(data.state) && socket) {
+        root.querySelector("[data-live-status]").textContent = data.state;
+      }
+    }, statusSetter(root));
+  }
+
+  const starters = { tail: initTail, dashboard: initDashboard, group: initGroup, job: initJob };
   document.querySelectorAll("[data-live]").forEach((root) => {
     const start = starters[root.dataset.live];
     if (start) start(root);

@@ -1,0 +1,112 @@
+"""Worker heartbeats as the workers page sees them: the index of known workers and each
+one's heartbeat hash (written by WorkerIO.beat; it expires when a worker stops beating)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import redis
+
+from streams_app.gateway.connection import redis_call
+from streams_app.gateway.types import text
+from streams_app.gateway.worker_io import heartbeat_key, workers_index_key
+
+GONE = "gone"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerHeartbeat:
+    """One worker as its last heartbeat left it; `alive` is False once the heartbeat hash expired."""
+
+    group: str
+    name: str
+    alive: bool
+    state: str  # the worker's own state while its hash lives ("running", "stopped", ...), else "gone"
+    last_seen: float  # seconds since the epoch
+    host: str = ""
+    pid: int | None = None
+    streams: list[str] = field(default_factory=list)
+    started: float | None = None
+    processed: int = 0
+    failed: int = 0
+    dead_lettered: int = 0
+    rate: float = 0.0
+
+    @property
+    def last_seen_time(self) -> datetime | None:
+        return _moment(self.last_seen)
+
+    @property
+    def started_time(self) -> datetime | None:
+        return _moment(self.started)
+
+
+def _moment(seconds: float | None) -> datetime | None:
+    if seconds is None:
+        return None
+    try:
+        return datetime.fromtimestamp(seconds, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def _number(raw: str | None, kind: type, default):
+    try:
+        return kind(raw) if raw not in (None, "") else default
+    except (TypeError, ValueError):
+        return default
+
+
+def _streams(raw: str | None) -> list[str]:
+    try:
+        value = json.loads(raw or "[]")
+    except ValueError:
+        return [raw] if raw else []
+    return [str(item) for item in value] if isinstance(value, list) else [str(value)]
+
+
+class HeartbeatStore:
+    """Read-only access to the workers index and heartbeat hashes."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+
+    @redis_call
+    def workers(self, *, limit: int = 500) -> list[WorkerHeartbeat]:
+        """The `limit` most recently seen workers, newest first, each live or gone."""
+        rows = self.client.zrevrange(workers_index_key(), 0, limit - 1, withscores=True)
+        members = []
+        for raw_member, score in rows:
+            group, _, name = text(raw_member).partition("\t")
+            members.append((group, name, float(score)))
+        pipe = self.client.pipeline(transaction=False)
+        for group, name, _ in members:
+            pipe.hgetall(heartbeat_key(group, name))
+        hashes = pipe.execute() if members else []
+        found = []
+        for (group, name, score), raw in zip(members, hashes, strict=True):
+            status = {text(key): text(value) for key, value in (raw or {}).items()}
+            found.append(_heartbeat(group, name, score, status))
+        return found
+
+
+def _heartbeat(group: str, name: str, score: float, status: dict[str, str]) -> WorkerHeartbeat:
+    if not status:
+        return WorkerHeartbeat(group=group, name=name, alive=False, state=GONE, last_seen=score)
+    return WorkerHeartbeat(
+        group=group,
+        name=name,
+        alive=True,
+        state=status.get("state") or "running",
+        last_seen=_number(status.get("last_seen"), float, score),
+        host=status.get("host", ""),
+        pid=_number(status.get("pid"), int, None),
+        streams=_streams(status.get("streams")),
+        started=_number(status.get("started"), float, None),
+        processed=_number(status.get("processed"), int, 0),
+        failed=_number(status.get("failed"), int, 0),
+        dead_lettered=_number(status.get("dead_lettered"), int, 0),
+        rate=_number(status.get("rate"), float, 0.0),
+    )

@@ -1,0 +1,99 @@
+"""django-rq jobs: thin doors onto the domain functions, reporting progress as they go.
+A domain error fails the job with its message, which the job's page shows."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from django.conf import settings
+from django.utils import timezone
+from rq import get_current_job
+
+from streams_app.errors import DomainError
+from streams_app.exports import FORMATS, export_range, plan_export
+from streams_app.gateway.retention import RetentionStore
+from streams_app.job_tracking import JobProgress
+from streams_app.producer import plan_produce, produce
+from streams_app.retention import plan_trim, trim_stream
+from streams_app.stores import redis_client, stream_store
+from streams_app.weather import SECONDS_PER_DAY
+
+EXPORT_DIR_NAME = "exports"
+
+
+def export_dir() -> Path:
+    return Path(settings.VAR_DIR) / EXPORT_DIR_NAME
+
+
+def _run(progress: JobProgress, work):
+    try:
+        return work()
+    except DomainError as error:
+        progress.fail(error.message)
+        raise
+
+
+def simulate_day(*, city: str, start: str) -> dict:
+    """86,400 one-per-second readings from `start` (ISO date-time) with a plausible daily curve."""
+    progress = JobProgress(get_current_job())
+
+    def work() -> dict:
+        plan = plan_produce(city=city, count=SECONDS_PER_DAY, start=datetime.fromisoformat(start))
+        store = stream_store()
+        result = produce(
+            store=store,
+            plan=plan,
+            progress=lambda done, total: progress.update(
+                done=done, total=total, fraction=done / total, message=f"{done:,} of {total:,} readings written"
+            ),
+        )
+        message = f"Wrote {result.written:,} readings to {city} in {result.seconds:.2f} s; last ID {result.last_id}"
+        progress.finish(message=message)
+        return {"written": result.written, "last_id": result.last_id}
+
+    return _run(progress, work)
+
+
+def export_stream(*, stream: str, start: str, end: str, fmt: str) -> dict:
+    progress = JobProgress(get_current_job())
+
+    def work() -> dict:
+        tz = timezone.get_current_timezone()
+        plan = plan_export(store=stream_store(), stream=stream, start=start, end=end, fmt=fmt, tz=tz)
+        job = get_current_job()
+        name = f"{job.id if job else 'export'}.{plan.fmt}"
+        result = export_range(
+            store=stream_store(),
+            plan=plan,
+            path=export_dir() / name,
+            progress=lambda written, fraction: progress.update(
+                done=written, total=None, fraction=fraction, message=f"{written:,} entries written"
+            ),
+        )
+        progress.finish(message=f"Exported {result.entries:,} entries as {FORMATS[plan.fmt]}", download=name)
+        return {"entries": result.entries, "file": name}
+
+    return _run(progress, work)
+
+
+def trim(*, stream: str, strategy: str, threshold: str, approximate: bool, confirm_pending: bool) -> dict:
+    progress = JobProgress(get_current_job())
+
+    def work() -> dict:
+        retention = RetentionStore(redis_client())
+        plan = plan_trim(
+            store=stream_store(),
+            retention=retention,
+            stream=stream,
+            strategy=strategy,
+            threshold=threshold,
+            approximate=approximate,
+            tz=timezone.get_current_timezone(),
+        )
+        progress.update(done=0, total=None, fraction=0.1, message=f"running {plan.describe()}", force=True)
+        removed = trim_stream(retention=retention, plan=plan, confirm_pending=confirm_pending)
+        progress.finish(message=f"{plan.describe()} removed {removed:,} entries")
+        return {"removed": removed}
+
+    return _run(progress, work)
