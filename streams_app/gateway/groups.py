@@ -59,7 +59,8 @@ return redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
 # Re-drive: add each dead letter back to its stream (new ID) and remove it from the
 # dead-letter stream, all or nothing.
 _REDRIVE = """
-local moved = {}
+-- First check every selected entry, then move them: all or nothing.
+local plans = {}
 for index = 2, #ARGV do
   local dead_id = ARGV[index]
   local found = redis.call('XRANGE', KEYS[1], dead_id, dead_id)
@@ -78,11 +79,15 @@ for index = 2, #ARGV do
     if #original == 0 or source ~= ARGV[1] then
       return redis.error_reply('entry ' .. dead_id .. ' is not a dead letter of this stream')
     end
-    local new_id = redis.call('XADD', KEYS[2], '*', unpack(original))
-    redis.call('XDEL', KEYS[1], dead_id)
-    table.insert(moved, dead_id)
-    table.insert(moved, new_id)
+    table.insert(plans, {dead_id, original})
   end
+end
+local moved = {}
+for _, plan in ipairs(plans) do
+  local new_id = redis.call('XADD', KEYS[2], '*', unpack(plan[2]))
+  redis.call('XDEL', KEYS[1], plan[1])
+  table.insert(moved, plan[1])
+  table.insert(moved, new_id)
 end
 return moved
 """
@@ -129,7 +134,10 @@ class GroupStore:
 
     @redis_call
     def destroy_group(self, stream: str, group: str) -> bool:
-        return bool(self.client.xgroup_destroy(key_bytes(stream), group))
+        try:
+            return bool(self.client.xgroup_destroy(key_bytes(stream), group))
+        except redis.ResponseError as error:
+            raise self._group_error(stream, group, error) from error
 
     @redis_call
     def set_group_id(self, stream: str, group: str, last_id: str) -> None:
@@ -137,12 +145,9 @@ class GroupStore:
         try:
             self.client.xgroup_setid(key_bytes(stream), group, last_id)
         except redis.ResponseError as error:
-            message = str(error)
-            if message.startswith("NOGROUP"):
-                raise NotFound(f"There is no group “{group}” on “{display_name(stream)}”.") from error
-            if "Invalid stream ID" in message:
+            if "Invalid stream ID" in str(error):
                 raise BadInput(f"“{last_id}” is not a valid ID.", field="id") from error
-            raise
+            raise self._group_error(stream, group, error) from error
 
     @redis_call
     def groups(self, stream: str) -> list[GroupInfo]:
@@ -231,23 +236,29 @@ class GroupStore:
         """XACK; IDs that are not pending count as 0, not as an error."""
         if not ids:
             return 0
-        self.group(stream, group)
-        return int(self.client.xack(key_bytes(stream), group, *ids))
+        try:
+            return int(self.client.xack(key_bytes(stream), group, *ids))
+        except redis.ResponseError as error:
+            raise self._group_error(stream, group, error) from error
 
     @redis_call
     def claim(self, stream: str, group: str, *, consumer: str, ids: Sequence[str], min_idle_ms: int = 0) -> list[str]:
         """XCLAIM pending entries for `consumer`; returns the IDs it now owns (deleted entries are dropped by Redis)."""
         if not ids:
             return []
-        self.group(stream, group)
-        claimed = self.client.xclaim(key_bytes(stream), group, consumer, min_idle_ms, list(ids), justid=True)
+        try:
+            claimed = self.client.xclaim(key_bytes(stream), group, consumer, min_idle_ms, list(ids), justid=True)
+        except redis.ResponseError as error:
+            raise self._group_error(stream, group, error) from error
         return [text(entry_id) for entry_id in claimed]
 
     @redis_call
     def delete_consumer(self, stream: str, group: str, consumer: str) -> None:
         """XGROUP DELCONSUMER, refused while the consumer still has pending entries."""
-        self.group(stream, group)
-        result = self._delete_idle_consumer(keys=[key_bytes(stream)], args=[group, consumer])
+        try:
+            result = self._delete_idle_consumer(keys=[key_bytes(stream)], args=[group, consumer])
+        except redis.ResponseError as error:
+            raise self._group_error(stream, group, error) from error
         if int(result) < 0:
             raise Conflict(
                 f"“{consumer}” still has pending entries: claim them for another consumer (or ack them) first, "
@@ -282,7 +293,9 @@ class GroupStore:
 
     def _group_error(self, stream: str, group: str, error: redis.ResponseError) -> Exception:
         message = str(error)
-        if message.startswith("NOGROUP") or "no such key" in message:
+        if "Invalid stream ID" in message:
+            return BadInput("An ID is not valid: use milliseconds-sequence, like 1534866436902-0.", field="ids")
+        if "NOGROUP" in message or "no such key" in message or "requires the key to exist" in message:
             kind = self.client.type(key_bytes(stream))
             if text(kind) == "none":
                 return NotFound(f"There is no stream called “{display_name(stream)}”.")

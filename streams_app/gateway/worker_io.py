@@ -17,6 +17,7 @@ from streams_app.stream_names import key_bytes, key_from_bytes
 KEY_PREFIX = "weatherstreams"
 EVENTS_MAXLEN = 2000
 ERRORS_TTL_SECONDS = 7 * 24 * 3600
+WORKER_MEMORY_SECONDS = 24 * 3600
 
 
 def heartbeat_key(group: str, name: str) -> str:
@@ -230,7 +231,7 @@ class WorkerIO:
     def _queue_outcome(self, pipe, group: str, consumer: str, outcome: BatchOutcome) -> None:
         for letter in outcome.dead_letters:
             fields = {
-                "stream": letter.stream,
+                "stream": key_bytes(letter.stream),
                 "id": letter.id,
                 "group": letter.group,
                 "consumer": letter.consumer,
@@ -291,6 +292,8 @@ class WorkerIO:
         pipe.hset(key, mapping=dict(status))
         pipe.pexpire(key, ttl_ms)
         pipe.zadd(workers_index_key(), {f"{group}\t{name}": float(status["last_seen"])})
+        # Forget workers not seen for a day, so the index stays small.
+        pipe.zremrangebyscore(workers_index_key(), "-inf", float(status["last_seen"]) - WORKER_MEMORY_SECONDS)
         self._hold_lock(keys=[lock_key(group, name)], args=[lock_token, lock_ttl_ms], client=pipe)
         return bool(pipe.execute()[-1])
 
