@@ -15,7 +15,7 @@ from streams_app.errors import DomainError, RedisUnavailable
 from streams_app.job_tracking import job_group, job_status
 from streams_app.live import Message, Subscription, entry_json
 from streams_app.stream_ids import StreamId
-from streams_app.stream_names import name_from_token, validate_city
+from streams_app.stream_names import name_from_token
 
 logger = logging.getLogger("streams_app.live")
 
@@ -129,7 +129,7 @@ class GroupConsumer(LiveConsumer):
     def parse_route(self) -> None:
         kwargs = self.scope["url_route"]["kwargs"]
         self.stream = name_from_token(kwargs["token"])
-        self.group = validate_city(kwargs["group"], field="group")
+        self.group = name_from_token(kwargs["group"])
 
     def feed(self):
         return live.group_feed(self.stream, self.group)

@@ -206,7 +206,6 @@
 
   function initGroup(root) {
     const processedBody = root.querySelector("[data-processed] tbody");
-    const consumersBody = root.querySelector("[data-consumers] tbody");
     const workersBody = root.querySelector("[data-group-workers] tbody");
     const maxRows = Number(root.dataset.maxRows || 100);
     const seen = new Set();
@@ -216,11 +215,14 @@
       set("pending", String(data.pending));
       set("lag", data.lag === null || data.lag === undefined ? "?" : String(data.lag));
       set("last-delivered", data.last_delivered_id || "—");
-      if (consumersBody) {
-        consumersBody.replaceChildren(...data.consumers.map((c) => el("tr", { "data-consumer": c.name },
-          el("td", { "data-label": "Consumer" }, c.name),
-          el("td", { class: "num", "data-label": "Pending", "data-consumer-pending": c.name }, String(c.pending)),
-          el("td", { class: "num", "data-label": "Idle" }, `${(c.idle_ms / 1000).toFixed(1)} s`))));
+      // Consumer rows are server-rendered (with their delete forms): update their numbers in place.
+      for (const c of data.consumers) {
+        for (const cell of root.querySelectorAll("[data-consumer-pending]")) {
+          if (cell.dataset.consumerPending === c.name) cell.textContent = String(c.pending);
+        }
+        for (const cell of root.querySelectorAll("[data-consumer-idle]")) {
+          if (cell.dataset.consumerIdle === c.name) cell.textContent = `${(c.idle_ms / 1000).toFixed(1)} s`;
+        }
       }
       if (workersBody) {
         workersBody.replaceChildren(...data.workers.map((w) => el("tr", { class: w.alive ? "" : "gone" },
