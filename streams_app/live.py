@@ -20,6 +20,7 @@ from django.conf import settings
 from streams_app.errors import RedisUnavailable
 from streams_app.gateway.live_io import LiveReader, connect_async, processed_entries
 from streams_app.gateway.types import Entry
+from streams_app.stream_names import display_name, url_token
 
 logger = logging.getLogger("streams_app.live")
 
@@ -268,12 +269,16 @@ async def dashboard_snapshot(feed: DashboardFeed) -> Message:
         del history[: -feed.HISTORY]
         streams.append(
             {
-                "name": stream.name,
+                "name": display_name(stream.name),
+                "token": url_token(stream.name),
                 "length": stream.length,
                 "last_id": stream.last_id,
                 "rate": round(rate, 1),
                 "rates": list(history),
-                "groups": [{"name": g.name, "pending": g.pending, "lag": g.lag} for g in stream.groups],
+                "groups": [
+                    {"name": display_name(g.name), "token": url_token(g.name), "pending": g.pending, "lag": g.lag}
+                    for g in stream.groups
+                ],
             }
         )
     wall = time.time()

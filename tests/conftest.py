@@ -90,3 +90,93 @@ def api(client, api_token, redis_client):
     from django.test import Client
 
     return Client(HTTP_AUTHORIZATION=f"Token {api_token}")
+
+
+# --- browser tests --------------------------------------------------------------------
+
+ARTIFACTS = os.environ.get("WEATHERSTREAMS_TEST_ARTIFACTS") or os.path.join(
+    os.path.dirname(__file__), "..", "test-artifacts"
+)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
+@pytest.fixture(scope="session")
+def live_app(redis_server):
+    from tests.live_server import LiveApp
+
+    app = LiveApp(redis_server.url).start()
+    yield app
+    app.stop()
+
+
+def chromium_path() -> str:
+    import shutil
+
+    for candidate in (os.environ.get("WEATHERSTREAMS_CHROMIUM"), "chromium", "chromium-browser", "google-chrome"):
+        if candidate and (found := shutil.which(candidate)):
+            return found
+    raise RuntimeError("Chromium is not installed: scripts/test installs Debian's chromium package.")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=chromium_path(),
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def anonymous_page(browser, live_app, redis_client, request):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=live_app.url)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    yield page
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        os.makedirs(ARTIFACTS, exist_ok=True)
+        path = os.path.join(ARTIFACTS, f"{request.node.name}.png".replace("/", "_"))
+        page.screenshot(path=path, full_page=True)
+        print(f"screenshot: {path}\n--- daphne log ---\n{live_app.log('daphne')[-3000:]}")
+    context.close()
+
+
+@pytest.fixture
+def page(anonymous_page):
+    """A browser page logged in as a regular user."""
+    from tests.live_server import PASSWORD, USERNAME
+
+    anonymous_page.goto("/accounts/login/")
+    anonymous_page.fill("#id_username", USERNAME)
+    anonymous_page.fill("#id_password", PASSWORD)
+    anonymous_page.click("button[type=submit]")
+    anonymous_page.wait_for_url(lambda url: "/accounts/login" not in url)
+    return anonymous_page
+
+
+@pytest.fixture
+def job_worker(live_app, redis_client):
+    process = live_app.start_job_worker()
+    yield process
+    process.terminate()
+    process.wait(timeout=10)

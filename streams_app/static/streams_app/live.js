@@ -163,17 +163,14 @@
     const workersBody = root.querySelector("[data-workers] tbody");
     const streamUrl = root.dataset.streamUrl;
     const groupUrl = root.dataset.groupUrl;
-    const tokens = JSON.parse(document.getElementById("stream-tokens").textContent || "{}");
-
-    function token(name) { return tokens[name] || name; }
-    function link(url, text) { return url ? el("a", { href: url }, text) : document.createTextNode(text); }
+    function link(url, text) { return el("a", { href: url }, text); }
 
     connect(root.dataset.ws, (data) => {
       if (data.type !== "dashboard") return;
       const streamRows = [];
       const groupRows = [];
       for (const stream of data.streams) {
-        const url = tokens[stream.name] ? streamUrl.replace("__STREAM__", token(stream.name)) : null;
+        const url = streamUrl.replace("__STREAM__", encodeURIComponent(stream.token));
         streamRows.push(el("tr", {},
           el("td", { "data-label": "Stream" }, link(url, stream.name)),
           el("td", { class: "num", "data-label": "Length" }, stream.length.toLocaleString()),
@@ -181,7 +178,8 @@
           el("td", { "data-label": "Last minute" }, sparkline(stream.rates)),
           el("td", { "data-label": "Last entry" }, stream.last_id ? idTime(stream.last_id) : "—")));
         for (const group of stream.groups) {
-          const gUrl = tokens[stream.name] ? groupUrl.replace("__STREAM__", token(stream.name)).replace("__GROUP__", encodeURIComponent(group.name)) : null;
+          const gUrl = groupUrl.replace("__STREAM__", encodeURIComponent(stream.token))
+            .replace("__GROUP__", encodeURIComponent(group.token));
           groupRows.push(el("tr", {},
             el("td", { "data-label": "Stream" }, stream.name),
             el("td", { "data-label": "Group" }, link(gUrl, group.name)),

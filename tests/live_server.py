@@ -1,0 +1,106 @@
+"""The app as users get it, for browser tests: a real daphne (HTTP and WebSockets) on a free
+port, with its own SQLite database, on the suite's redis-server and the real channel layer;
+and a real RQ job worker when a test needs one."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from tests.redis_server import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+USERNAME, PASSWORD = "tester", "a-long-browser-password"
+
+
+class LiveApp:
+    def __init__(self, redis_url: str) -> None:
+        self.directory = Path(tempfile.mkdtemp(prefix="weatherstreams-live-"))
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            "REDIS_URL": redis_url,
+            "DATABASE_URL": f"sqlite:///{self.directory / 'db.sqlite3'}",
+            "WEATHERSTREAMS_VAR_DIR": str(self.directory),
+            "DJANGO_SECRET_KEY": "browser-tests-" + "x" * 50,
+            "DJANGO_DEBUG": "0",
+            "DJANGO_HTTPS": "0",
+            "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "DJANGO_SETTINGS_MODULE": "weatherstreams.settings",
+            "PYTHONUNBUFFERED": "1",
+        }
+        self.processes: list[subprocess.Popen] = []
+
+    def manage(self, *args: str, **kwargs) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, str(ROOT / "manage.py"), *args],
+            cwd=ROOT,
+            env=self.env,
+            check=True,
+            capture_output=True,
+            text=True,
+            **kwargs,
+        )
+
+    def start(self) -> LiveApp:
+        self.manage("migrate", "--noinput")
+        self.manage(
+            "shell",
+            "-c",
+            "from django.contrib.auth import get_user_model; "
+            f"get_user_model().objects.create_user(username={USERNAME!r}, password={PASSWORD!r})",
+        )
+        self.server = self.spawn(
+            "daphne",
+            [
+                sys.executable,
+                "-m",
+                "daphne",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "weatherstreams.asgi:application",
+            ],
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(self.url + "/accounts/login/", timeout=1) as response:
+                    if response.status == 200:
+                        return self
+            except OSError:
+                pass
+            if self.server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"daphne did not start:\n{self.log('daphne')}")
+            time.sleep(0.1)
+
+    def spawn(self, name: str, command: list[str]) -> subprocess.Popen:
+        log = (self.directory / f"{name}.log").open("wb")
+        process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        self.processes.append(process)
+        return process
+
+    def start_job_worker(self) -> subprocess.Popen:
+        return self.spawn("rqworker", [sys.executable, str(ROOT / "manage.py"), "rqworker", "default"])
+
+    def log(self, name: str) -> str:
+        path = self.directory / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

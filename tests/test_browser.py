@@ -1,0 +1,180 @@
+"""The live pages in a real headless Chromium, against the app served by a real daphne with
+the real channel layer, while other programs (redis-py, workers, the job worker) change Redis."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.workers import WorkerProcess, pending_count
+
+pytestmark = pytest.mark.browser
+
+XSS = "<img src=x onerror=alert(1)>"
+
+
+def wait_live(page) -> None:
+    page.wait_for_selector("[data-live-status][data-kind=ok]")
+
+
+def test_live_tail_shows_entries_added_by_another_program_in_order(page, redis_client):
+    redis_client.xadd("chennai", {"temperature": "26", "humidity": "10"})
+    page.goto("/streams/chennai/live/")
+    wait_live(page)
+
+    added = [redis_client.xadd("chennai", {"temperature": str(20 + n), "humidity": "10"}).decode() for n in range(5)]
+    page.wait_for_selector(f"tr[data-id='{added[-1]}']", timeout=5000)
+
+    shown = page.eval_on_selector_all("[data-live=tail] tbody tr", "rows => rows.map(r => r.dataset.id)")
+    assert shown[:5] == list(reversed(added)), "newest first, every one of them, in order"
+    assert len(shown) == 6
+    row = page.inner_text(f"tr[data-id='{added[2]}']")
+    assert "temperature=22" in row
+
+
+def test_pause_holds_new_rows_and_resume_catches_up(page, redis_client):
+    redis_client.xadd("chennai", {"temperature": "26", "humidity": "10"})
+    page.goto("/streams/chennai/live/")
+    wait_live(page)
+    page.click("[data-pause]")
+    added = [redis_client.xadd("chennai", {"temperature": "30", "humidity": "5"}).decode() for _ in range(3)]
+    page.wait_for_selector("[data-missed]:has-text('3 new entries while paused')")
+    assert page.locator(f"tr[data-id='{added[0]}']").count() == 0
+    page.click("[data-pause]")
+    page.wait_for_selector(f"tr[data-id='{added[-1]}']")
+    assert page.locator("[data-live=tail] tbody tr").count() == 4
+
+
+def test_two_workers_processed_rows_appear_and_pending_drops_to_zero(page, redis_client, live_app):
+    redis_client.xgroup_create("chennai", "mygroup", id="$", mkstream=True)
+    workers = [
+        WorkerProcess(
+            name,
+            "--stream",
+            "chennai",
+            "--work-seconds",
+            "0.05",
+            "--count",
+            "2",
+            redis_url=live_app.env["REDIS_URL"],
+            handler="streams_app.handlers.noop",
+        )
+        for name in ("alice", "bob")
+    ]
+    try:
+        for worker in workers:
+            worker.wait_for_output("is consuming")
+        page.goto("/streams/chennai/groups/mygroup/")
+        wait_live(page)
+        added = [redis_client.xadd("chennai", {"temperature": "21", "humidity": str(n)}).decode() for n in range(20)]
+
+        page.wait_for_function(
+            "ids => ids.every(id => document.querySelector(`[data-processed] tr[data-processed-id='${id}']`))",
+            arg=added,
+            timeout=20_000,
+        )
+        consumers = page.eval_on_selector_all(
+            "[data-processed] tbody tr", "rows => rows.map(r => r.cells[0].textContent)"
+        )
+        assert set(consumers) == {"alice", "bob"}, "both workers' names appear"
+        page.wait_for_selector("[data-pending]:text-is('0')")
+        for name in ("alice", "bob"):
+            page.wait_for_selector(f"[data-consumer-pending='{name}']:text-is('0')")
+        assert pending_count(redis_client, "chennai") == 0
+        assert page.locator("[data-group-workers] tbody tr").count() == 2
+    finally:
+        for worker in workers:
+            worker.stop()
+
+
+def test_simulate_a_day_progress_reaches_100_and_stream_grows_by_86400(page, redis_client, job_worker):
+    page.goto("/jobs/")
+    page.fill("form[action='/jobs/simulate/'] [name=city]", "madurai")
+    page.click("form[action='/jobs/simulate/'] button[type=submit]")
+    page.wait_for_url(re.compile(r"/jobs/[0-9a-f-]+/$"))
+    page.wait_for_selector("[data-job-state]:text-is('finished')", timeout=60_000)
+    assert page.get_attribute("[data-job-progress]", "value") == "100"
+    assert page.inner_text("[data-job-percent]") == "100"
+    assert redis_client.xlen("madurai") == 86_400
+    assert "86,400" in page.inner_text("[data-job-message]")
+
+
+def test_a_job_that_fails_says_why_on_its_page(page, redis_client, live_app):
+    redis_client.xadd("madurai", {"temperature": "30", "humidity": "40"})
+    page.goto("/jobs/?stream=madurai")
+    page.click("form[action='/jobs/export/'] button[type=submit]")
+    page.wait_for_url(re.compile(r"/jobs/[0-9a-f-]+/$"))
+    # The stream goes away before the job worker gets to it.
+    redis_client.delete("madurai")
+    worker = live_app.start_job_worker()
+    try:
+        page.wait_for_selector("[data-job-state]:text-is('failed')", timeout=30_000)
+        assert "There is no stream called “madurai”" in page.inner_text("[data-job-error]")
+    finally:
+        worker.terminate()
+        worker.wait(timeout=10)
+
+
+def test_trimming_pending_entries_needs_confirmation(page, redis_client):
+    for n in range(10):
+        redis_client.xadd("chennai", {"temperature": "20", "humidity": str(n)})
+    redis_client.xgroup_create("chennai", "mygroup", id="0")
+    redis_client.xreadgroup("mygroup", "alice", {"chennai": ">"}, count=3)
+    page.goto("/jobs/?stream=chennai")
+    page.fill("form[action='/jobs/trim/'] [name=threshold]", "2")
+    page.uncheck("form[action='/jobs/trim/'] [name=approximate]")
+    page.click("form[action='/jobs/trim/'] button[type=submit]")
+    assert "still pending in mygroup" in page.inner_text("form[action='/jobs/trim/']")
+    assert redis_client.xlen("chennai") == 10
+
+
+def test_html_in_a_field_shows_as_text_and_runs_nothing(page, redis_client):
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    first = redis_client.xadd("chennai", {"temperature": "26", "note": XSS}).decode()
+
+    page.goto("/streams/chennai/")
+    assert XSS in page.inner_text("table.entries")
+    assert page.locator("table.entries img").count() == 0
+
+    page.goto("/streams/chennai/live/")
+    wait_live(page)
+    second = redis_client.xadd("chennai", {"temperature": "27", "note": XSS}).decode()
+    page.wait_for_selector(f"tr[data-id='{second}']")
+    assert XSS in page.inner_text(f"tr[data-id='{second}']")
+    assert XSS in page.inner_text(f"tr[data-id='{first}']")
+    assert page.locator("[data-live=tail] img").count() == 0
+
+    page.goto(f"/streams/chennai/entries/{first}/")
+    assert XSS in page.inner_text("dl.entry-fields")
+    page.wait_for_timeout(300)
+    assert dialogs == []
+
+
+def test_an_anonymous_browser_gets_no_live_data(anonymous_page, redis_client, live_app):
+    redis_client.xadd("chennai", {"temperature": "26", "humidity": "10"})
+    anonymous_page.goto("/streams/chennai/live/")
+    assert "/accounts/login/" in anonymous_page.url
+
+    outcome = anonymous_page.evaluate(
+        """url => new Promise(resolve => {
+            const messages = [];
+            const socket = new WebSocket(url);
+            socket.onmessage = event => messages.push(event.data);
+            socket.onclose = event => resolve({code: event.code, messages});
+            setTimeout(() => resolve({code: 'still open', messages}), 5000);
+        })""",
+        live_app.url.replace("http", "ws") + "/ws/streams/chennai/tail/",
+    )
+    assert outcome["messages"] == []
+    assert outcome["code"] != "still open"
+
+
+def test_dashboard_lists_streams_groups_and_workers_live(page, redis_client):
+    page.goto("/")
+    wait_live(page)
+    redis_client.xadd("coimbatore", {"temperature": "21", "humidity": "10"})
+    redis_client.xgroup_create("coimbatore", "mygroup", id="0")
+    page.wait_for_selector("[data-streams] td:text-is('coimbatore'), [data-streams] a:text-is('coimbatore')")
+    page.wait_for_selector("[data-groups] a:text-is('mygroup')")
