@@ -4,9 +4,10 @@ as every other door) and API tokens."""
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
-from django.urls import reverse
+from django.urls import path, reverse
 
 from streams_app.catalog import streams_page
 from streams_app.errors import DomainError
@@ -15,6 +16,7 @@ from streams_app.models import ApiToken, Reading
 from streams_app.readings import reading_add
 from streams_app.stores import stream_store
 from streams_app.stream_names import url_token
+from streams_app.views.jobs import job_forms, start_job_from_form
 
 
 @admin.register(Reading)
@@ -36,7 +38,7 @@ class ReadingAdmin(admin.ModelAdmin):
 
     def add_view(self, request: HttpRequest, form_url: str = "", extra_context=None) -> HttpResponse:
         if not self.has_add_permission(request):
-            return self.admin_site.login(request) if not request.user.is_authenticated else HttpResponse(status=403)
+            raise PermissionDenied
         status = 200
         if request.method == "POST":
             form = ReadingForm(request.POST)
@@ -68,9 +70,33 @@ class ReadingAdmin(admin.ModelAdmin):
         }
         return render(request, "admin/streams_app/reading/add.html", context, status=status)
 
+    def get_urls(self):
+        jobs_view = self.admin_site.admin_view(self.jobs_view)
+        return [path("jobs/", jobs_view, name="streams_app_reading_jobs"), *super().get_urls()]
+
+    def jobs_view(self, request: HttpRequest) -> HttpResponse:
+        """Start a background job (simulate a day, export, trim) from admin; progress shows on the job's page."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        bound: dict = {}
+        status = 200
+        if request.method == "POST":
+            job_id, bound = start_job_from_form(request, request.POST.get("kind", ""))
+            if job_id is not None:
+                messages.success(request, "Job started.")
+                return HttpResponseRedirect(reverse("job_detail", args=[job_id]))
+            status = getattr(next(iter(bound.values())), "status", 400)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Background jobs",
+            **job_forms(request, **bound),
+        }
+        return render(request, "admin/streams_app/reading/jobs.html", context, status=status)
+
     def changelist_view(self, request: HttpRequest, extra_context=None) -> HttpResponse:
         if not self.has_view_permission(request):
-            return HttpResponse(status=403)
+            raise PermissionDenied
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,

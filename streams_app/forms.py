@@ -6,6 +6,8 @@ from django import forms
 
 from streams_app.browse import ORDERS
 from streams_app.errors import DomainError
+from streams_app.exports import FORMATS
+from streams_app.retention import STRATEGIES
 
 FORM_FIELDS = {"city", "temperature", "humidity", "id", "start", "end", "order", "count", "after", "before"}
 
@@ -48,3 +50,31 @@ class RangeForm(forms.Form):
     count = forms.CharField(
         required=False, label="Page size", widget=forms.TextInput(attrs={"inputmode": "numeric", "size": 5})
     )
+
+
+class SimulateDayForm(forms.Form):
+    city = forms.CharField(required=False, widget=forms.TextInput(attrs={"placeholder": "chennai"}))
+    day = forms.DateField(
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="86,400 readings, one a second from 00:00, with IDs of that day.",
+    )
+
+
+class ExportForm(forms.Form):
+    stream = forms.CharField(required=False)
+    start = forms.CharField(required=False, widget=forms.TextInput(attrs={"placeholder": "- (first)"}))
+    end = forms.CharField(required=False, widget=forms.TextInput(attrs={"placeholder": "+ (last)"}))
+    format = forms.ChoiceField(choices=list(FORMATS.items()), required=False)
+
+
+class TrimForm(forms.Form):
+    stream = forms.CharField(required=False)
+    strategy = forms.ChoiceField(choices=list(STRATEGIES.items()), required=False)
+    threshold = forms.CharField(
+        required=False,
+        label="Keep / from",
+        help_text="MAXLEN: entries to keep. MINID: an ID or a date-time; older entries go.",
+    )
+    approximate = forms.BooleanField(required=False, initial=True, label="Approximate (~): faster, may keep a few more")
+    confirm = forms.BooleanField(required=False, label="Trim even entries still pending in a group")

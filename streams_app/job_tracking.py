@@ -124,8 +124,8 @@ def recent_jobs(limit: int = 20) -> list[JobStatus]:
 
 def _status_of(job: Job) -> JobStatus:
     meta = job.meta or {}
-    state = str(job.get_status(refresh=False) or "unknown")
-    state = getattr(state, "value", state)
+    raw_state = job.get_status(refresh=False)
+    state = str(getattr(raw_state, "value", raw_state) or "unknown")
     error = meta.get("error") or ""
     if state == "failed" and not error:
         error = _last_line(job)

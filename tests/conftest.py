@@ -22,9 +22,11 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["REDIS_URL"] = _server.url
     from django.conf import settings
 
-    from weatherstreams.redis_settings import redis_dependent_settings
+    from weatherstreams.derived_settings import redis_dependent_settings, transport_security_settings
 
-    for name, value in redis_dependent_settings(_server.url).items():
+    # The test client speaks plain HTTP; production transport security is checked by
+    # `check --deploy` in test_settings.py.
+    for name, value in {**redis_dependent_settings(_server.url), **transport_security_settings(https=False)}.items():
         setattr(settings, name, value)
 
 

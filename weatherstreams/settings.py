@@ -12,7 +12,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from weatherstreams.redis_settings import redis_dependent_settings
+from weatherstreams.derived_settings import redis_dependent_settings, transport_security_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # Local state (SQLite database, generated secret key, Redis data) lives here, git-ignored.
@@ -141,14 +141,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Production transport security: on whenever debug is off, unless DJANGO_HTTPS=0
 # (a local run over plain HTTP, as the README's run command does).
-HTTPS = env_flag("DJANGO_HTTPS", not DEBUG)
-SESSION_COOKIE_SECURE = HTTPS
-CSRF_COOKIE_SECURE = HTTPS
-SECURE_SSL_REDIRECT = HTTPS
-SECURE_HSTS_SECONDS = 31536000 if HTTPS else 0
-SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
-SECURE_HSTS_PRELOAD = HTTPS
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if HTTPS else None
+globals().update(transport_security_settings(https=env_flag("DJANGO_HTTPS", not DEBUG)))
 SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
@@ -169,6 +162,9 @@ LOGGING = {
         "django": {"handlers": ["console"], "level": "INFO"},
     },
 }
+
+# Jobs are enqueued at once: they read Redis, not rows of a database transaction.
+RQ = {"COMMIT_MODE": "auto"}
 
 # The cities a worker consumes when no --stream is given.
 WEATHERSTREAMS_CITIES = [

@@ -11,6 +11,7 @@ import json
 from collections.abc import Callable
 
 from django.http import HttpRequest, JsonResponse
+from django.urls import reverse
 from django.utils import timezone
 
 from streams_app.browse import entries_page, parse_range_request
@@ -70,7 +71,7 @@ def stream_json(request: HttpRequest, summary: StreamSummary) -> dict:
         "last_id": summary.last_id,
         "groups": summary.groups,
         "memory_bytes": summary.memory_bytes,
-        "url": request.build_absolute_uri(f"/api/streams/{token}/entries"),
+        "url": request.build_absolute_uri(reverse("api_entries", args=[token])),
     }
 
 

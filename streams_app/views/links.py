@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from django.http import HttpRequest
+from django.utils.encoding import escape_uri_path
 from django.utils.http import urlencode
 
 from streams_app.browse import RangeRequest
@@ -18,11 +19,11 @@ def page_url(request: HttpRequest, changes: Mapping[str, object | None], *, abso
             params.pop(key, None)
         else:
             params[key] = str(value)
-    url = request.path + ("?" + urlencode(params) if params else "")
+    url = escape_uri_path(request.path) + ("?" + urlencode(params) if params else "")
     return request.build_absolute_uri(url) if absolute else url
 
 
 def range_url(request: HttpRequest, range_request: RangeRequest, *, absolute: bool = False) -> str:
     """This page's URL for another page of the same range."""
-    url = request.path + "?" + urlencode(range_request.query_params())
+    url = escape_uri_path(request.path) + "?" + urlencode(range_request.query_params())
     return request.build_absolute_uri(url) if absolute else url

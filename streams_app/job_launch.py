@@ -1,0 +1,84 @@
+"""Starting background jobs: validate now (so a bad request is refused at once, with a
+message), then enqueue. Pages, the API and admin all start jobs through these."""
+
+from __future__ import annotations
+
+from datetime import date, tzinfo
+
+from streams_app import jobs
+from streams_app.errors import Conflict
+from streams_app.exports import FORMATS, plan_export
+from streams_app.gateway import StreamStore
+from streams_app.gateway.retention import RetentionStore
+from streams_app.job_tracking import job_start
+from streams_app.producer import simulated_day_start
+from streams_app.retention import plan_trim
+from streams_app.stream_names import display_name
+
+
+def simulate_day_job_start(*, store: StreamStore, city: str, day: date, tz: tzinfo, user_id: int | None) -> str:
+    start = simulated_day_start(store=store, city=city, day=day, tz=tz)
+    return job_start(
+        kind="simulate",
+        func=jobs.simulate_day,
+        kwargs={"city": city, "start": start.isoformat()},
+        title=f"Simulate {day.isoformat()} for {city}",
+        user_id=user_id,
+    )
+
+
+def export_job_start(
+    *, store: StreamStore, stream: str, start: str, end: str, fmt: str, tz: tzinfo, user_id: int | None
+) -> str:
+    plan = plan_export(store=store, stream=stream, start=start, end=end, fmt=fmt, tz=tz)
+    return job_start(
+        kind="export",
+        func=jobs.export_stream,
+        kwargs={"stream": plan.stream, "start": plan.start, "end": plan.end, "fmt": plan.fmt},
+        title=f"Export {display_name(plan.stream)} {plan.start} … {plan.end} as {FORMATS[plan.fmt]}",
+        user_id=user_id,
+    )
+
+
+def trim_job_start(
+    *,
+    store: StreamStore,
+    retention: RetentionStore,
+    stream: str,
+    strategy: str,
+    threshold: str,
+    approximate: bool,
+    confirm_pending: bool,
+    tz: tzinfo,
+    user_id: int | None,
+) -> str:
+    """Conflict (field `confirm`) when the trim would remove pending entries and that was not confirmed."""
+    plan = plan_trim(
+        store=store,
+        retention=retention,
+        stream=stream,
+        strategy=strategy,
+        threshold=threshold,
+        approximate=approximate,
+        tz=tz,
+    )
+    if plan.pending_at_risk and not confirm_pending:
+        groups = ", ".join(f"{g} (oldest pending {oldest})" for g, oldest in sorted(plan.pending_at_risk.items()))
+        raise Conflict(
+            f"This trim would remove entries still pending in {groups}: their consumers would never process "
+            "them. Tick the box to trim anyway.",
+            field="confirm",
+        )
+    return job_start(
+        kind="trim",
+        func=jobs.trim,
+        kwargs={
+            "stream": plan.stream,
+            "strategy": plan.strategy,
+            "threshold": threshold,
+            "approximate": plan.approximate,
+            "confirm_pending": confirm_pending,
+        },
+        title=plan.describe(),
+        user_id=user_id,
+    )

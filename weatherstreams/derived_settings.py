@@ -1,0 +1,33 @@
+"""Settings that follow from one choice (the Redis URL; HTTPS or not), in one place so tests can re-apply them."""
+
+from typing import Any
+
+
+def redis_dependent_settings(redis_url: str) -> dict[str, Any]:
+    """REDIS_URL and the channel layer and job queues that share it."""
+    return {
+        "REDIS_URL": redis_url,
+        "CHANNEL_LAYERS": {
+            "default": {
+                "BACKEND": "channels_redis.core.RedisChannelLayer",
+                "CONFIG": {"hosts": [redis_url], "prefix": "weatherstreams:asgi"},
+            }
+        },
+        "RQ_QUEUES": {
+            "default": {"URL": redis_url, "DEFAULT_TIMEOUT": 3600},
+        },
+    }
+
+
+def transport_security_settings(*, https: bool) -> dict[str, Any]:
+    """Secure cookies, HTTPS redirect and HSTS: on in production, off for plain-HTTP local runs."""
+    return {
+        "HTTPS": https,
+        "SESSION_COOKIE_SECURE": https,
+        "CSRF_COOKIE_SECURE": https,
+        "SECURE_SSL_REDIRECT": https,
+        "SECURE_HSTS_SECONDS": 31536000 if https else 0,
+        "SECURE_HSTS_INCLUDE_SUBDOMAINS": https,
+        "SECURE_HSTS_PRELOAD": https,
+        "SECURE_PROXY_SSL_HEADER": ("HTTP_X_FORWARDED_PROTO", "https") if https else None,
+    }
