@@ -69,7 +69,7 @@ def test_export_writes_the_range_in_order(redis_client, exports_in_tmp, fmt):
         lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
         exported = [line["id"] for line in lines]
         assert lines[-1]["fields"]["note"] == "ünïcode"
-    assert exported == ids[5:] + ["2000-0"]
+    assert exported == [*ids[5:], "2000-0"]
     assert result["entries"] == len(exported)
     assert not list(exports_in_tmp.glob("*.part"))
 
