@@ -56,7 +56,8 @@ ensure_venv() {
   fi
   say "Installing Python packages (requirements.txt)"
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip >/dev/null 2>&1 || true
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$ROOT/requirements.txt" \
+  # (Some machines' pip configuration warns about missing local indexes: not our concern here.)
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$ROOT/requirements.txt" 2> >(grep -v '^WARNING: Location' >&2) \
     || die "pip install -r requirements.txt failed"
   echo "$wanted" > "$stamp"
 }
