@@ -11,9 +11,8 @@ from django.urls import path, reverse
 
 from streams_app.catalog import streams_page
 from streams_app.errors import DomainError
-from streams_app.forms import ReadingForm, add_domain_error
+from streams_app.forms import ReadingForm, reading_form_submit
 from streams_app.models import ApiToken, Reading
-from streams_app.readings import reading_add
 from streams_app.stores import stream_store
 from streams_app.stream_names import url_token
 from streams_app.views.jobs import job_forms, start_job_from_form
@@ -42,24 +41,12 @@ class ReadingAdmin(admin.ModelAdmin):
         status = 200
         if request.method == "POST":
             form = ReadingForm(request.POST)
-            if form.is_valid():
-                values = form.cleaned_data
-                try:
-                    new_id = reading_add(
-                        store=stream_store(),
-                        city=values["city"],
-                        temperature=values["temperature"],
-                        humidity=values["humidity"],
-                        entry_id=values["id"],
-                    )
-                except DomainError as error:
-                    add_domain_error(form, error)
-                    status = error.status
-                else:
-                    messages.success(request, f"Added reading {new_id} to {values['city']}.")
-                    if "_addanother" in request.POST:
-                        return HttpResponseRedirect(request.path)
-                    return HttpResponseRedirect(reverse("admin:streams_app_reading_changelist"))
+            new_id, status = reading_form_submit(form, store=stream_store())
+            if new_id is not None:
+                messages.success(request, f"Added reading {new_id} to {form.cleaned_data['city']}.")
+                if "_addanother" in request.POST:
+                    return HttpResponseRedirect(request.path)
+                return HttpResponseRedirect(reverse("admin:streams_app_reading_changelist"))
         else:
             form = ReadingForm(initial={"city": request.GET.get("city", "")})
         context = {

@@ -7,6 +7,8 @@ from django import forms
 from streams_app.browse import ORDERS
 from streams_app.errors import DomainError
 from streams_app.exports import FORMATS
+from streams_app.gateway import StreamStore
+from streams_app.readings import reading_add
 from streams_app.retention import STRATEGIES
 
 FORM_FIELDS = {"city", "temperature", "humidity", "id", "start", "end", "order", "count", "after", "before"}
@@ -18,7 +20,17 @@ def add_domain_error(form: forms.Form, error: DomainError, *, field_map: dict[st
     form.add_error(field if field in form.fields else None, error.message)
 
 
-class ReadingForm(forms.Form):
+class DomainCheckedForm(forms.Form):
+    """A form whose fields only carry text: Django's own validators (e.g. against NUL
+    characters) would answer before the domain and in other words than the other doors."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            field.validators = []
+
+
+class ReadingForm(DomainCheckedForm):
     city = forms.CharField(
         required=False,
         strip=False,
@@ -41,6 +53,25 @@ class ReadingForm(forms.Form):
         widget=forms.TextInput(attrs={"placeholder": "* (automatic)"}),
         help_text="Leave empty for an automatic ID, or give ms or ms-seq above the stream's last ID.",
     )
+
+
+def reading_form_submit(form: ReadingForm, *, store: StreamStore) -> tuple[str | None, int]:
+    """Add the reading a posted form holds: (new ID, 200), or (None, status) with the error on the form."""
+    if not form.is_valid():
+        return None, 400
+    values = form.cleaned_data
+    try:
+        new_id = reading_add(
+            store=store,
+            city=values["city"],
+            temperature=values["temperature"],
+            humidity=values["humidity"],
+            entry_id=values["id"],
+        )
+    except DomainError as error:
+        add_domain_error(form, error)
+        return None, error.status
+    return new_id, 200
 
 
 class RangeForm(forms.Form):

@@ -6,13 +6,12 @@ from __future__ import annotations
 from datetime import date, tzinfo
 
 from streams_app import jobs
-from streams_app.errors import Conflict
 from streams_app.exports import FORMATS, plan_export
 from streams_app.gateway import StreamStore
 from streams_app.gateway.retention import RetentionStore
 from streams_app.job_tracking import job_start
 from streams_app.producer import simulated_day_start
-from streams_app.retention import plan_trim
+from streams_app.retention import plan_trim, require_confirmation
 from streams_app.stream_names import display_name
 
 
@@ -62,13 +61,7 @@ def trim_job_start(
         approximate=approximate,
         tz=tz,
     )
-    if plan.pending_at_risk and not confirm_pending:
-        groups = ", ".join(f"{g} (oldest pending {oldest})" for g, oldest in sorted(plan.pending_at_risk.items()))
-        raise Conflict(
-            f"This trim would remove entries still pending in {groups}: their consumers would never process "
-            "them. Tick the box to trim anyway.",
-            field="confirm",
-        )
+    require_confirmation(plan, confirm_pending=confirm_pending)
     return job_start(
         kind="trim",
         func=jobs.trim,

@@ -70,9 +70,6 @@ def plan_produce(
         raise BadInput("Give either a rate (live, paced) or a start time (back-filled IDs), not both.", field="rate")
     if not 0.001 <= interval_seconds <= SECONDS_PER_DAY:
         raise BadInput("The interval must be between 0.001 and 86400 seconds.", field="interval")
-    new_id = parse_new_entry_id(entry_id or "")
-    if new_id != "*" and count != 1:
-        raise BadInput("An explicit ID can only be given for a single reading (count 1).", field="id")
     fixed_temperature = fixed_humidity = None
     if temperature is not None:
         fixed_temperature = parse_measurement(
@@ -82,6 +79,9 @@ def plan_produce(
         fixed_humidity = parse_measurement(
             humidity, field="humidity", label="Humidity", bounds=HUMIDITY_RANGE, unit="%"
         )
+    new_id = parse_new_entry_id(entry_id or "")
+    if new_id != "*" and count != 1:
+        raise BadInput("An explicit ID can only be given for a single reading (count 1).", field="id")
     if start is not None and datetime_to_ms(start) < 0:
         raise BadInput("The start time must be after 1970-01-01.", field="start")
     return ProducePlan(
@@ -98,6 +98,12 @@ def plan_produce(
 
 
 BATCH_SIZE = 10_000
+
+
+def _first_explicit_id(plan: ProducePlan) -> str | None:
+    if plan.start is not None:
+        return f"{datetime_to_ms(plan.start)}-0"
+    return None if plan.entry_id == "*" else plan.entry_id
 
 
 def _batches(plan: ProducePlan, first_index: int, count: int) -> Iterator[EntryBatch]:
@@ -131,10 +137,27 @@ def _batches(plan: ProducePlan, first_index: int, count: int) -> Iterator[EntryB
 
 
 def produce(*, store: StreamStore, plan: ProducePlan, progress: Progress | None = None) -> ProduceResult:
-    """Write the planned readings; `progress(written, total)` is called after each batch."""
+    """Write the planned readings; `progress(written, total)` is called after each batch.
+
+    Explicit IDs are checked against the stream's last ID before anything is sent, so a
+    refused back-fill writes nothing.
+    """
     started = time.perf_counter()
     written = 0
-    if plan.rate is None:
+    first_id = _first_explicit_id(plan)
+    if first_id is not None:
+        last = store.last_generated_id(plan.city) if store.key_type(plan.city) == "stream" else None
+        if last and StreamId.parse(last) >= StreamId.parse(first_id):
+            raise store.id_not_growing(plan.city, first_id)
+    if plan.count == 1 and plan.rate is None:
+        # One reading: exactly what every other door does.
+        [batch] = _batches(plan, 0, 1)
+        fields = [(name, values[0]) for name, values in batch.columns]
+        store.add_entry(plan.city, fields, batch.ids[0] if batch.ids else "*")
+        written = 1
+        if progress:
+            progress(1, 1)
+    elif plan.rate is None:
         for written in store.add_entries(plan.city, _batches(plan, 0, plan.count)):
             if progress:
                 progress(written, plan.count)

@@ -78,15 +78,20 @@ def plan_trim(
     return TrimPlan(stream, strategy, None, str(lowest_kept), approximate, at_risk)
 
 
-def trim_stream(*, retention: RetentionStore, plan: TrimPlan, confirm_pending: bool) -> int:
-    """Run the trim; Conflict (nothing removed) if it would remove pending entries and that was not confirmed."""
+def require_confirmation(plan: TrimPlan, *, confirm_pending: bool) -> None:
+    """Conflict (field `confirm`) if the trim would remove pending entries and that was not confirmed."""
     if plan.pending_at_risk and not confirm_pending:
         groups = ", ".join(
             f"{group} (oldest pending {oldest})" for group, oldest in sorted(plan.pending_at_risk.items())
         )
         raise Conflict(
-            f"This trim would remove entries still pending in {groups}. Their consumers would never process them. "
-            "Confirm to trim anyway.",
+            f"This trim would remove entries still pending in {groups}: their consumers would never process them. "
+            "Tick the box to trim anyway.",
             field="confirm",
         )
+
+
+def trim_stream(*, retention: RetentionStore, plan: TrimPlan, confirm_pending: bool) -> int:
+    """Run the trim; nothing is removed unless the pending entries it would remove were confirmed."""
+    require_confirmation(plan, confirm_pending=confirm_pending)
     return retention.trim(plan.stream, maxlen=plan.maxlen, minid=plan.minid, approximate=plan.approximate)

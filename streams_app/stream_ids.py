@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from streams_app.errors import BadInput
 
 MAX_PART = 2**64 - 1
-_ID_PATTERN = re.compile(r"^(\d{1,20})(?:-(\d{1,20}))?$")
+_ID_PATTERN = re.compile(r"^([0-9]{1,20})(?:-([0-9]{1,20}))?$")
 EXAMPLE_ID = "1534866436902-0"
 EXAMPLE_DATETIME = "2024-05-01 13:30"
 
@@ -63,14 +63,14 @@ FIRST_ID = StreamId(0, 0)
 LAST_ID = StreamId(MAX_PART, MAX_PART)
 
 
-def _parse_id_parts(text: str) -> tuple[int, int | None] | None:
+def _parse_id_parts(text: str, *, field: str | None = None) -> tuple[int, int | None] | None:
     match = _ID_PATTERN.match(text)
     if not match:
         return None
     ms = int(match.group(1))
     seq = None if match.group(2) is None else int(match.group(2))
     if ms > MAX_PART or (seq is not None and seq > MAX_PART):
-        raise BadInput(f"“{text}” is out of range: both parts of an ID must be at most {MAX_PART}.")
+        raise BadInput(f"“{text}” is out of range: both parts of an ID must be at most {MAX_PART}.", field=field)
     return ms, seq
 
 
@@ -83,7 +83,7 @@ def parse_new_entry_id(text: str, *, field: str = "id") -> str:
     text = (text or "").strip()
     if text in {"", "*"}:
         return "*"
-    parts = _parse_id_parts(text)
+    parts = _parse_id_parts(text, field=field)
     if parts is None:
         raise BadInput(
             f"“{_shorten(text)}” is not a valid entry ID: use milliseconds or milliseconds-sequence, "
@@ -98,7 +98,7 @@ def parse_new_entry_id(text: str, *, field: str = "id") -> str:
 
 def parse_stream_id(text: str, *, field: str = "id") -> StreamId:
     """Parse a complete or partial ID typed by a user (`ms` means `ms-0`)."""
-    parts = _parse_id_parts((text or "").strip())
+    parts = _parse_id_parts((text or "").strip(), field=field)
     if parts is None:
         raise BadInput(f"“{_shorten(text)}” is not a valid entry ID (like {EXAMPLE_ID}).", field=field)
     return StreamId(parts[0], parts[1] or 0)
@@ -113,7 +113,7 @@ def parse_lower_bound(text: str | None, tz: tzinfo, *, field: str = "start") -> 
         return LAST_ID
     if text.startswith("("):
         return parse_stream_id(text[1:], field=field).successor()
-    parts = _parse_id_parts(text)
+    parts = _parse_id_parts(text, field=field)
     if parts is not None:
         return StreamId(parts[0], parts[1] or 0)
     return StreamId(_datetime_ms(text, tz, field=field, end=False), 0)
@@ -127,8 +127,13 @@ def parse_upper_bound(text: str | None, tz: tzinfo, *, field: str = "end") -> St
     if text == "-":
         return FIRST_ID
     if text.startswith("("):
-        return parse_stream_id(text[1:], field=field).predecessor()
-    parts = _parse_id_parts(text)
+        # As Redis reads it, a bare `(ms` as an end excludes only ms-<max>.
+        parts = _parse_id_parts(text[1:], field=field)
+        if parts is None:
+            raise BadInput(f"“{_shorten(text)}” is not a valid entry ID (like {EXAMPLE_ID}).", field=field)
+        ms, seq = parts
+        return StreamId(ms, MAX_PART if seq is None else seq).predecessor()
+    parts = _parse_id_parts(text, field=field)
     if parts is not None:
         ms, seq = parts
         return StreamId(ms, MAX_PART if seq is None else seq)
@@ -140,7 +145,7 @@ def _datetime_ms(text: str, tz: tzinfo, *, field: str, end: bool) -> int:
     moment = parse_datetime(text, tz, field=field)
     if end and _is_bare_date(text):
         moment = moment + timedelta(days=1) - timedelta(milliseconds=1)
-    ms = int(moment.timestamp() * 1000)
+    ms = datetime_to_ms(moment)
     if ms < 0:
         raise BadInput(f"“{_shorten(text)}” is before 1970; stream IDs start at 1970-01-01 00:00 UTC.", field=field)
     return ms
@@ -176,8 +181,12 @@ def parse_datetime(text: str, tz: tzinfo, *, field: str) -> datetime:
     return moment
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def datetime_to_ms(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)
+    """Milliseconds since the epoch, exactly (float timestamps lose a millisecond now and then)."""
+    return (moment - _EPOCH) // timedelta(milliseconds=1)
 
 
 def _shorten(text: str, limit: int = 60) -> str:

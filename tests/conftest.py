@@ -126,8 +126,10 @@ def chromium_path() -> str:
     raise RuntimeError("Chromium is not installed: scripts/test installs Debian's chromium package.")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    """Chromium for one test module: Playwright's event loop must not outlive it, or Django's
+    database calls in later synchronous tests would be refused as "async-unsafe"."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

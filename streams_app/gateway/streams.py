@@ -43,12 +43,7 @@ class StreamStore:
             if str(error).startswith("WRONGTYPE"):
                 raise self._not_a_stream(name) from error
             if TOO_SMALL_ID in str(error):
-                last = self.last_generated_id(name)
-                raise Conflict(
-                    f"The ID {entry_id} is not greater than the last ID of “{display_name(name)}” ({last}): "
-                    "IDs in a stream must grow.",
-                    field="id",
-                ) from error
+                raise self.id_not_growing(name, entry_id) from error
             raise
         return text(new_id)
 
@@ -66,24 +61,24 @@ class StreamStore:
         except Exception as error:
             raise (translate_redis_error(error) or error) from error
         written = 0
-        in_flight = 0
+        in_flight: EntryBatch | None = None
         try:
             wire = _RawWire(connection)
             for batch in batches:
-                size = len(batch)
-                if not size:
+                if not len(batch):
                     continue
                 wire.send(_pack_xadd_batch(key_part, batch))
-                if in_flight:
-                    written += wire.expect(in_flight)
+                if in_flight is not None:
+                    written += wire.expect(len(in_flight))
                     yield written
-                in_flight = size
-            if in_flight:
-                written += wire.expect(in_flight)
+                in_flight = batch
+            if in_flight is not None:
+                written += wire.expect(len(in_flight))
                 yield written
         except _RefusedEntry as refused:
             connection.disconnect()  # replies to later commands are still on the wire
-            refusal = self._refusal(name, refused.error)
+            refused_id = in_flight.ids[refused.accepted] if in_flight is not None and in_flight.ids else "*"
+            refusal = self._refusal(name, refused.error, refused_id)
             refusal.entries_written = written + refused.accepted
             raise refusal from refused.error
         except Exception as error:
@@ -102,14 +97,19 @@ class StreamStore:
         kind = self.key_type(name)
         return Conflict(f"The key “{display_name(name)}” holds a {kind}, not a stream.", field="city")
 
-    def _refusal(self, name: str, error: Exception) -> Exception:
+    def id_not_growing(self, name: str, entry_id: str) -> Conflict:
+        """The refusal of an explicit ID that is not above the stream's last one (same words at every door)."""
+        return Conflict(
+            f"The ID {entry_id} is not greater than the last ID of “{display_name(name)}” "
+            f"({self.last_generated_id(name)}): IDs in a stream must grow.",
+            field="id",
+        )
+
+    def _refusal(self, name: str, error: Exception, entry_id: str) -> Exception:
         if str(error).startswith("WRONGTYPE"):
             return self._not_a_stream(name)
         if TOO_SMALL_ID in str(error):
-            return Conflict(
-                f"An ID is not greater than the last ID of “{display_name(name)}” "
-                f"({self.last_generated_id(name)}): IDs in a stream must grow."
-            )
+            return self.id_not_growing(name, entry_id)
         return translate_redis_error(redis.ResponseError(str(error))) or redis.ResponseError(str(error))
 
     # --- reads ------------------------------------------------------------------
@@ -262,23 +262,31 @@ def _bulk(value: str) -> str:
     return f"${len(value)}\r\n{value}\r\n"
 
 
-def _bulk_column(values: Sequence[str]) -> list[str]:
-    # Readings repeat a few hundred distinct values: encode each once.
-    encoded: dict[str, str] = {}
-    return [encoded.get(value) or encoded.setdefault(value, _bulk(value)) for value in values]
+def _bulk_column(name_part: str, values: Sequence[str]) -> list[bytes]:
+    """Each value after its field's name (`name_part`, already in RESP), as bytes ready to send.
+    Readings repeat a few hundred distinct values: each is encoded once."""
+    encoded = {value: (name_part + _bulk(value)).encode("latin-1") for value in set(values)}
+    return list(map(encoded.__getitem__, values))
 
 
 def _pack_xadd_batch(key_part: str, batch: EntryBatch) -> bytes:
-    """The batch as one buffer of XADD commands in RESP, built a column at a time."""
-    head = f"*{3 + 2 * len(batch.columns)}\r\n$4\r\nXADD\r\n{key_part}"
+    """The batch as one buffer of XADD commands in RESP, laid out a column at a time.
+
+    Every piece goes into its slot of one list by slice assignment (which, like a strict zip,
+    refuses a column of the wrong length) and the list is joined once: no string is built per entry.
+    """
+    columns = batch.columns
+    head = f"*{3 + 2 * len(columns)}\r\n$4\r\nXADD\r\n{key_part}"
     if batch.ids is None:
-        commands = [head + "$1\r\n*\r\n"] * len(batch)
+        heads = [(head + "$1\r\n*\r\n").encode("latin-1")] * len(batch)
     else:
-        commands = [head + _bulk(entry_id) for entry_id in batch.ids]
-    for field_name, values in batch.columns:
-        name_part = _bulk(field_name)
-        commands = [command + name_part + value for command, value in zip(commands, _bulk_column(values), strict=True)]
-    return "".join(commands).encode("latin-1")
+        heads = [(head + _bulk(entry_id)).encode("latin-1") for entry_id in batch.ids]
+    width = 1 + len(columns)
+    parts: list[bytes] = [b""] * (width * len(heads))
+    parts[::width] = heads
+    for offset, (field_name, values) in enumerate(columns, start=1):
+        parts[offset::width] = _bulk_column(_bulk(field_name), values)
+    return b"".join(parts)
 
 
 class _RawWire:

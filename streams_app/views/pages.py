@@ -15,8 +15,7 @@ from streams_app.catalog import parse_scan_cursor, streams_page
 from streams_app.charts import readings_chart
 from streams_app.conf import app_settings
 from streams_app.errors import BadInput, DomainError
-from streams_app.forms import RangeForm, ReadingForm, add_domain_error
-from streams_app.readings import reading_add
+from streams_app.forms import RangeForm, ReadingForm, add_domain_error, reading_form_submit
 from streams_app.stores import stream_store
 from streams_app.stream_ids import parse_stream_id
 from streams_app.stream_names import display_name, name_from_token, url_token
@@ -116,23 +115,11 @@ def reading_add_page(request: HttpRequest) -> HttpResponse:
     status = 200
     if request.method == "POST":
         form = ReadingForm(request.POST)
-        if form.is_valid():
-            values = form.cleaned_data
-            try:
-                new_id = reading_add(
-                    store=store,
-                    city=values["city"],
-                    temperature=values["temperature"],
-                    humidity=values["humidity"],
-                    entry_id=values["id"],
-                )
-            except DomainError as error:
-                add_domain_error(form, error)
-                status = error.status
-            else:
-                city = values["city"]
-                messages.success(request, f"Added reading {new_id} to {city}.")
-                return redirect(reverse("stream_detail", args=[url_token(city)]) + "?order=desc")
+        new_id, status = reading_form_submit(form, store=store)
+        if new_id is not None:
+            city = form.cleaned_data["city"]
+            messages.success(request, f"Added reading {new_id} to {city}.")
+            return redirect(reverse("stream_detail", args=[url_token(city)]) + "?order=desc")
     else:
         form = ReadingForm(initial={"city": request.GET.get("city", "")})
     return render(
