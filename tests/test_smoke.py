@@ -1,6 +1,6 @@
 def test_suite_redis_is_private_and_empty(redis_client, redis_server):
     from django.conf import settings
 
-    assert settings.REDIS_URL == redis_server.url
+    assert redis_server.url == settings.REDIS_URL
     assert redis_server.port != 6379
     assert redis_client.dbsize() == 0
