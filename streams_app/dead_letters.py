@@ -38,6 +38,12 @@ class DeadLetterEntry:
     fields: dict[str, str]
     redrivable: bool  # a dead letter of this stream, with its original fields
 
+    @property
+    def error_summary(self) -> str:
+        """The last line of the error: for a traceback, the exception itself."""
+        lines = [line for line in self.error.strip().splitlines() if line.strip()]
+        return lines[-1].strip() if lines else ""
+
 
 @dataclass(frozen=True, slots=True)
 class DeadLettersPage:
