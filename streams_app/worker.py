@@ -129,6 +129,8 @@ class Worker:
         self._blocking = False
         self._history: dict[str, str] | None = None
         self._uncommitted: BatchOutcome | None = None
+        # The batch being handled, by stream: the heartbeat keeps it from looking abandoned.
+        self._in_hand: dict[str, list[str]] = {}
         self._claim_cursors = {stream: "0-0" for stream in config.streams}
         self._next_claim = 0.0
         self._backoff = Backoff()
@@ -376,6 +378,10 @@ class Worker:
         counts = {} if first_delivery else self._delivery_counts(deliveries)
         over_limit = [d for d in deliveries if d.fields is not None and counts.get(d.id, 1) > config.max_deliveries]
         last_errors = self.io.last_errors(config.group, [(d.stream, d.id) for d in over_limit]) if over_limit else {}
+        in_hand: dict[str, list[str]] = {}
+        for delivery in deliveries:
+            in_hand.setdefault(delivery.stream, []).append(delivery.id)
+        self._in_hand = in_hand
         handled = 0
         for delivery in deliveries:
             if self.stop_requested and handled:
@@ -413,6 +419,7 @@ class Worker:
                 continue
             self._handle(delivery, deliveries_so_far, outcome)
         self._flush_handler(outcome)
+        self._in_hand = {}
         return outcome
 
     def _delivery_counts(self, deliveries: Sequence[Delivery]) -> dict[str, int]:
@@ -565,6 +572,10 @@ class Worker:
                         "another process took the name %s in group %s; stopping", self.config.name, self.config.group
                     )
                     self.request_stop()
+                in_hand = self._in_hand
+                if in_hand:
+                    # A slow batch must not look abandoned to workers claiming idle entries.
+                    self.io.touch(self.config.group, self.config.name, in_hand)
             except DomainError:
                 pass  # the main loop reports Redis outages
             self._heartbeat_stop.wait(interval)

@@ -246,3 +246,21 @@ def test_a_different_group_may_reuse_the_name(start_worker):
     first = start_worker("alice")
     other = start_worker("alice", "--group", "othergroup")
     assert first.process.poll() is None and other.process.poll() is None
+
+
+def test_a_slow_batch_is_not_claimed_from_a_live_worker(start_worker, redis_client):
+    """Entries a live worker is still working on look busy, not abandoned: its heartbeat
+    resets their idle time, so others claiming idle entries leave them alone."""
+    alice = start_worker("alice", "--work-seconds", "0.3", "--count", "10", "--claim-idle", "1500")
+    pipe = redis_client.pipeline(transaction=True)
+    for n in range(30):
+        pipe.xadd(STREAM, {"n": str(n), "temperature": "21", "humidity": "10"})
+    pipe.execute()
+    wait_until(lambda: pending_count(redis_client, STREAM) >= 10, what="alice to take a batch of 10")
+    bob = start_worker("bob", "--work-seconds", "0.3", "--count", "10", "--claim-idle", "1500")
+
+    wait_until(lambda: settled(redis_client, 30), timeout=60, what="all 30 processed")
+    book = ledger(redis_client, [STREAM])
+    assert book.lost == set()
+    assert book.duplicates == 0, "no entry was taken from a worker that was still on it"
+    assert "claimed" not in alice.output + bob.output

@@ -100,6 +100,19 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return 1
 """
+# Keep entries in hand from looking abandoned: reset their idle time, but only those still
+# ours (never take one back from a consumer that claimed it meanwhile).
+_TOUCH = """
+local touched = 0
+for i = 3, #ARGV do
+  local entry = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)
+  if #entry == 1 and entry[1][2] == ARGV[2] then
+    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'JUSTID')
+    touched = touched + 1
+  end
+end
+return touched
+"""
 _RELEASE_LOCK = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -132,6 +145,7 @@ class WorkerIO:
         self._hold_lock = client.register_script(_HOLD_LOCK)
         self._take_over_lock = client.register_script(_TAKE_OVER_LOCK)
         self._release_lock = client.register_script(_RELEASE_LOCK)
+        self._touch = client.register_script(_TOUCH)
 
     @redis_call
     def ensure_group(self, stream: str, group: str, start_id: str) -> bool:
@@ -273,6 +287,15 @@ class WorkerIO:
     def lock_holder(self, key: str) -> str | None:
         value = self.client.get(key)
         return None if value is None else text(value)
+
+    @redis_call
+    def touch(self, group: str, consumer: str, in_hand: Mapping[str, Sequence[str]]) -> int:
+        """Reset the idle time of entries this consumer still works on (JUSTID: deliveries unchanged)."""
+        pipe = self.client.pipeline(transaction=False)
+        for stream, ids in in_hand.items():
+            if ids:
+                self._touch(keys=[key_bytes(stream)], args=[group, consumer, *ids], client=pipe)
+        return sum(int(count) for count in pipe.execute())
 
     @redis_call
     def take_over_lock(self, key: str, old_token: str, new_token: str, ttl_ms: int) -> bool:
