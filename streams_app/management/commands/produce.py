@@ -16,7 +16,7 @@ from streams_app.stream_ids import parse_datetime
 
 class Command(BaseCommand):
     # No system checks: they load every URL and view, and this command needs neither (it starts faster).
-    requires_system_checks: list = []
+    requires_system_checks = ()
     help = (
         "Append weather readings to CITY's stream: plausible values (a daily temperature curve plus "
         "noise) unless --temperature/--humidity are given. Without --rate they are written as fast as "

@@ -24,7 +24,7 @@ NAME_RULES = "1–64 letters, digits and _ - . :"
 
 class Command(BaseCommand):
     # No system checks: they load every URL and view, and this command needs neither (it starts faster).
-    requires_system_checks: list = []
+    requires_system_checks = ()
     help = (
         "Run a named consumer in a consumer group: process its own pending entries first, then new ones, "
         "ack after the handler succeeds, claim entries left idle by others, dead-letter poison entries. "
