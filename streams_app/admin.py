@@ -1,19 +1,22 @@
-"""Django admin: data entry for readings (written to Redis through the same domain function
-as every other door) and API tokens."""
+"""Django admin: data entry for readings and consumer groups (written to Redis through the same
+domain functions as every other door), background jobs, and API tokens."""
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import path, reverse
+from django.utils import timezone
 
 from streams_app.catalog import streams_page
 from streams_app.errors import DomainError
-from streams_app.forms import ReadingForm, reading_form_submit
-from streams_app.models import ApiToken, Reading
-from streams_app.stores import stream_store
+from streams_app.forms import DomainCheckedForm, ReadingForm, add_domain_error, reading_form_submit
+from streams_app.groups import START_HELP, group_create, group_overview
+from streams_app.models import ApiToken, ConsumerGroup, Reading
+from streams_app.stores import group_store, stream_store
 from streams_app.stream_names import url_token
 from streams_app.views.jobs import job_forms, start_job_from_form
 
@@ -98,6 +101,79 @@ class ReadingAdmin(admin.ModelAdmin):
         except DomainError as error:
             context["error"] = error.message
         return render(request, "admin/streams_app/reading/list.html", context)
+
+
+class GroupCreateForm(DomainCheckedForm):
+    stream = forms.CharField(
+        required=False, help_text="An existing stream, or a new city name (the stream is created)."
+    )
+    name = forms.CharField(required=False, initial="mygroup")
+    start = forms.CharField(required=False, initial="$", help_text=START_HELP)
+
+
+@admin.register(ConsumerGroup)
+class ConsumerGroupAdmin(admin.ModelAdmin):
+    """Groups live in Redis: the admin lists them and creates them; the group pages do the rest
+    (consumers, pending entries, ack, claim, move, destroy)."""
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def changelist_view(self, request: HttpRequest, extra_context=None) -> HttpResponse:
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        rows, error = [], None
+        try:
+            page = streams_page(store=stream_store(), per_page=100)
+            for summary in page.streams:
+                if summary.groups:
+                    for group in group_overview(store=group_store(), stream=summary.name):
+                        rows.append((summary, url_token(summary.name), group, url_token(group.name)))
+        except DomainError as failure:
+            error = failure.message
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Consumer groups",
+            "rows": rows,
+            "error": error,
+            "has_add_permission": self.has_add_permission(request),
+        }
+        return render(request, "admin/streams_app/consumergroup/list.html", context)
+
+    def add_view(self, request: HttpRequest, form_url: str = "", extra_context=None) -> HttpResponse:
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        status = 200
+        form = GroupCreateForm(request.POST or None, initial={"stream": request.GET.get("stream", "")})
+        if request.method == "POST" and form.is_valid():
+            values = form.cleaned_data
+            try:
+                created = group_create(
+                    store=group_store(),
+                    stream=values["stream"],
+                    name=values["name"],
+                    start=values["start"],
+                    tz=timezone.get_current_timezone(),
+                )
+            except DomainError as error:
+                add_domain_error(form, error)
+                status = error.status
+            else:
+                messages.success(
+                    request, f"Created group {created.info.name} on {values['stream']} at {created.start_id}."
+                )
+                return HttpResponseRedirect(reverse("admin:streams_app_consumergroup_changelist"))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Create a consumer group",
+            "form": form,
+        }
+        return render(request, "admin/streams_app/reading/add.html", context, status=status)
 
 
 @admin.register(ApiToken)

@@ -136,10 +136,15 @@ def find_group(*, store: GroupStore, stream: str, group: str) -> GroupInfo:
 
 
 def group_create(*, store: GroupStore, stream: str, name: Any, start: Any, tz: tzinfo) -> CreatedGroup:
-    """XGROUP CREATE on an existing stream; Conflict if the group exists or the key is not a stream."""
+    """XGROUP CREATE, creating the stream if needed (as XGROUP CREATE … MKSTREAM does; then the
+    stream must have a valid city name); Conflict if the group exists or the key is not a stream."""
     name = validate_group_name(name)
     start_id = parse_group_start(start, tz=tz)
-    store.create_group(stream, name, start_id=start_id, make_stream=False)
+    try:
+        store.create_group(stream, name, start_id=start_id, make_stream=False)
+    except NotFound:
+        validate_city(stream, field="stream")
+        store.create_group(stream, name, start_id=start_id, make_stream=True)
     info = find_group(store=store, stream=stream, group=name)
     return CreatedGroup(info=info, start_id=info.last_delivered_id if start_id == "$" else start_id)
 

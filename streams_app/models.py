@@ -56,3 +56,15 @@ class Reading(models.Model):
     class Meta:
         managed = False
         verbose_name = "reading"
+
+
+class ConsumerGroup(models.Model):
+    """A consumer group as Django admin sees it: listed from Redis, created there; never a table."""
+
+    stream = models.CharField(max_length=64)
+    name = models.CharField(max_length=64)
+    start = models.CharField(max_length=64, blank=True, default="$")
+
+    class Meta:
+        managed = False
+        verbose_name = "consumer group"

@@ -214,9 +214,12 @@ def test_api_create_group_errors(api, redis_client):
         assert response.status_code == status, body
         assert message in response.json()["error"], body
     assert api.post(api_url(STREAM, "groups"), data="[", content_type="application/json").status_code == 400
-    # Unknown stream: 404 and no stream is made; a key of another type: 409.
-    assert post_json(api, api_url("nowhere", "groups"), {"name": "g"}).status_code == 404
-    assert redis_client.exists("nowhere") == 0
+    # Unknown stream: made (XGROUP CREATE … MKSTREAM), if its name is a valid city; a key of another type: 409.
+    assert post_json(api, api_url("nowhere", "groups"), {"name": "g"}).status_code == 201
+    assert redis_client.type("nowhere") == b"stream" and redis_client.xlen("nowhere") == 0
+    bad_name = post_json(api, api_url("no where", "groups"), {"name": "g"})
+    assert bad_name.status_code == 400 and "not a valid city name" in bad_name.json()["error"]
+    assert redis_client.exists("no where") == 0
     redis_client.set("plain", "x")
     assert post_json(api, api_url("plain", "groups"), {"name": "g"}).status_code == 409
     assert [g["name"] for g in api.get(api_url(STREAM, "groups")).json()["groups"]] == ["g"]

@@ -140,3 +140,19 @@ def test_jobs_page_lists_recent_jobs(member, redis_client):
     member.post("/jobs/export/", {"stream": "chennai", "format": "csv"})
     page = member.get("/jobs/").content.decode()
     assert "Export chennai" in page and "queued" in page
+
+
+def test_admin_lists_and_creates_consumer_groups(client, staff_user, redis_client):
+    redis_client.xadd("chennai", {"temperature": "20", "humidity": "10"})
+    redis_client.xgroup_create("chennai", "mygroup", id="0")
+    client.force_login(staff_user)
+    listing = client.get("/admin/streams_app/consumergroup/").content.decode()
+    assert "mygroup" in listing and "/streams/chennai/groups/mygroup/" in listing
+
+    response = client.post("/admin/streams_app/consumergroup/add/", {"stream": "madurai", "name": "g2", "start": "0"})
+    assert response.status_code == 302
+    assert [g["name"] for g in redis_client.xinfo_groups("madurai")] == [b"g2"]
+    again = client.post("/admin/streams_app/consumergroup/add/", {"stream": "madurai", "name": "g2", "start": "0"})
+    assert again.status_code == 409 and "already exists" in again.content.decode()
+    bad = client.post("/admin/streams_app/consumergroup/add/", {"stream": "chennai", "name": "bad name", "start": "$"})
+    assert bad.status_code == 400 and "group name" in bad.content.decode()
