@@ -46,3 +46,11 @@ def preview(value: str, limit: int) -> str:
     """A long value cut to `limit` characters, with an ellipsis."""
     limit = int(limit)
     return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+@register.filter
+def minute_time(minute: int) -> str:
+    """A minute since the epoch, in the site's time zone."""
+    from datetime import UTC, datetime
+
+    return timezone.localtime(datetime.fromtimestamp(int(minute) * 60, tz=UTC)).strftime("%Y-%m-%d %H:%M")

@@ -16,7 +16,7 @@ from streams_app.charts import readings_chart
 from streams_app.conf import app_settings
 from streams_app.errors import BadInput, DomainError
 from streams_app.forms import RangeForm, ReadingForm, add_domain_error, reading_form_submit
-from streams_app.stores import stream_store
+from streams_app.stores import stats_store, stream_store
 from streams_app.stream_ids import parse_stream_id
 from streams_app.stream_names import display_name, name_from_token, url_token
 from streams_app.views.links import page_url, range_url
@@ -66,6 +66,7 @@ def stream_detail(request: HttpRequest, token: str) -> HttpResponse:
         status = 400
     if page is not None:
         chart = readings_chart(page.entries, tz=tz)
+    minute_stats = stats_store().minutes(name, last=10)
     return render(
         request,
         "streams_app/stream_detail.html",
@@ -80,6 +81,7 @@ def stream_detail(request: HttpRequest, token: str) -> HttpResponse:
             "next_url": range_url(request, page.next_request) if page and page.next_request else None,
             "previous_url": range_url(request, page.previous_request) if page and page.previous_request else None,
             "preview_chars": settings.field_preview_chars,
+            "minute_stats": list(reversed(minute_stats)),
         },
         status=status,
     )
