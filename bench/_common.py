@@ -1,0 +1,324 @@
+"""Shared pieces of bench/workers.py and bench/live_latency.py.
+
+A private redis-server with persistence off, a real daphne with its own SQLite database
+and user (as tests/live_server.py does it), the processes each benchmark starts (all
+stopped in `finally`, also on Ctrl-C or SIGTERM), and small helpers for the report.
+Nothing here touches a Redis, a database or a process it did not start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import platform
+import shlex
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import redis  # noqa: E402
+
+# The benchmark-only packages, pinned to the versions the figures were measured with.
+# They are not in requirements.txt: the app does not need them.
+BENCH_PACKAGES = {
+    "walrus": "walrus==0.9.8",
+    "websockets": "websockets==17.4",
+}
+
+
+def need(module: str):
+    """Import a benchmark-only package, or stop with the command that installs it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        spec = BENCH_PACKAGES.get(module, module)
+        raise SystemExit(
+            f"This benchmark needs the package {spec.split('==')[0]!r}, which the app itself does not use.\n"
+            f"Install it into the venv (benchmarks only, not in requirements.txt):\n\n"
+            f"    .venv/bin/pip install {spec}\n"
+        ) from None
+
+
+def shown_command() -> str:
+    python = sys.executable
+    with contextlib.suppress(ValueError):
+        python = os.path.relpath(python)
+    script = sys.argv[0]
+    with contextlib.suppress(ValueError):
+        script = os.path.relpath(script)
+    return shlex.join([python, script, *sys.argv[1:]])
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def machine() -> str:
+    model = "?"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    system = f"{platform.system()} {platform.release()}"
+    return f"{os.cpu_count()} cores ({model}), {system}, Python {platform.python_version()}"
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def percentile(sorted_values: list[float], fraction: float) -> float:
+    """Nearest-rank percentile of an already sorted list."""
+    if not sorted_values:
+        return float("nan")
+    rank = max(1, int(-(-fraction * len(sorted_values) // 1)))  # ceil
+    return sorted_values[min(rank, len(sorted_values)) - 1]
+
+
+def raise_keyboard_interrupt_on_sigterm() -> None:
+    """So `finally` blocks stop every process also when the benchmark is terminated."""
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGTERM it if the benchmark dies without cleaning up
+    (SIGKILL), since it is in a session of its own (Linux only; elsewhere a no-op)."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def load_note() -> str:
+    """The load average, and a warning when something else is using the machine."""
+    try:
+        one, five, _ = os.getloadavg()
+    except OSError:
+        return ""
+    note = f"load average before the run: {one:.2f} (1 min), {five:.2f} (5 min)"
+    if one > 0.5:
+        note += " -- something else is running: figures will be lower and noisier"
+    return note
+
+
+class Processes:
+    """Every process a benchmark starts; `stop_all` ends them (and only them), newest first."""
+
+    def __init__(self) -> None:
+        self.running: list[tuple[str, subprocess.Popen]] = []
+
+    def spawn(self, name: str, command: list[str], **kwargs) -> subprocess.Popen:
+        # A session of its own: Ctrl-C reaches the benchmark only, which then stops its
+        # children in order (workers before the Redis they write to).
+        process = subprocess.Popen(command, start_new_session=True, preexec_fn=_die_with_parent, **kwargs)
+        self.running.append((name, process))
+        return process
+
+    def stop(self, process: subprocess.Popen, timeout: float = 10.0) -> int | None:
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.terminate()
+            try:
+                process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+                process.wait()
+        self.running = [(n, p) for n, p in self.running if p is not process]
+        return process.returncode
+
+    def stop_all(self) -> None:
+        for _, process in reversed(list(self.running)):
+            self.stop(process)
+
+
+class PrivateRedis:
+    """A throw-away redis-server on a free port, persistence off (--save '' --appendonly no)."""
+
+    def __init__(self, processes: Processes) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise SystemExit("redis-server is not on PATH (Debian/Ubuntu: apt-get install redis-server).")
+        self.binary = binary
+        self.processes = processes
+        self.port = free_port()
+        self.directory = Path(tempfile.mkdtemp(prefix="weatherstreams-benchwl-redis-"))
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def client(self, **kwargs) -> redis.Redis:
+        return redis.Redis(host="127.0.0.1", port=self.port, **kwargs)
+
+    def start(self) -> PrivateRedis:
+        self.process = self.processes.spawn(
+            "redis-server",
+            [
+                self.binary,
+                "--port", str(self.port),
+                "--bind", "127.0.0.1",
+                "--dir", str(self.directory),
+                "--save", "",
+                "--appendonly", "no",
+                "--logfile", str(self.directory / "redis.log"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 10
+        probe = self.client(socket_connect_timeout=0.2, socket_timeout=0.5)
+        while True:
+            try:
+                if probe.ping():
+                    probe.close()
+                    return self
+            except (redis.ConnectionError, redis.TimeoutError, redis.exceptions.BusyLoadingError):
+                pass
+            if self.process.poll() is not None:
+                raise RuntimeError(f"redis-server exited with {self.process.returncode}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"redis-server on port {self.port} did not answer within 10 s")
+            time.sleep(0.05)
+
+    @property
+    def version(self) -> str:
+        return str(self.client().info("server").get("redis_version", "?"))
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.processes.stop(self.process)
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+USERNAME, PASSWORD = "tester", "a-long-browser-password"
+# Straight to 127.0.0.1, whatever proxy the environment names.
+LOCAL_HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+class DaphneApp:
+    """The app as users get it: a real daphne (HTTP + WebSockets) with its own SQLite
+    database and one user, on the given Redis (the idea of tests/live_server.py)."""
+
+    def __init__(self, processes: Processes, redis_url: str) -> None:
+        self.processes = processes
+        self.directory = Path(tempfile.mkdtemp(prefix="weatherstreams-benchwl-daphne-"))
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            "REDIS_URL": redis_url,
+            "DATABASE_URL": f"sqlite:///{self.directory / 'db.sqlite3'}",
+            "WEATHERSTREAMS_VAR_DIR": str(self.directory),
+            "DJANGO_SECRET_KEY": "bench-live-" + "x" * 50,
+            "DJANGO_DEBUG": "0",
+            "DJANGO_HTTPS": "0",
+            "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+            "DJANGO_SETTINGS_MODULE": "weatherstreams.settings",
+            "PYTHONUNBUFFERED": "1",
+        }
+        self.server: subprocess.Popen | None = None
+
+    def manage(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, str(ROOT / "manage.py"), *args],
+            cwd=ROOT,
+            env=self.env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+
+    def start(self, application: str = "weatherstreams.asgi:application", env: dict | None = None) -> DaphneApp:
+        self.manage("migrate", "--noinput")
+        self.manage(
+            "shell",
+            "-c",
+            "from django.contrib.auth import get_user_model; "
+            f"get_user_model().objects.create_user(username={USERNAME!r}, password={PASSWORD!r})",
+        )
+        return self.launch(application, env)
+
+    def launch(self, application: str = "weatherstreams.asgi:application", env: dict | None = None) -> DaphneApp:
+        """Start daphne (again: the database and its user are kept) serving `application`."""
+        if self.server is not None:
+            self.processes.stop(self.server)
+        log = (self.directory / "daphne.log").open("ab")
+        self.server = self.processes.spawn(
+            "daphne",
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), application],
+            cwd=ROOT,
+            env={**self.env, **(env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with LOCAL_HTTP.open(self.url + "/accounts/login/", timeout=1) as response:
+                    if response.status == 200:
+                        return self
+            except OSError:
+                pass
+            if self.server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"daphne did not start:\n{self.log()[-3000:]}")
+            time.sleep(0.1)
+
+    def log(self) -> str:
+        path = self.directory / "daphne.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.processes.stop(self.server)
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a running process, from /proc (Linux)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return float("nan")
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def descendants(root: int) -> list[int]:
+    """The processes below `root` (children, grandchildren, ...), from /proc (Linux)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            parent = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(parent, []).append(int(entry))
+    found: list[int] = []
+    todo = list(children.get(root, []))
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
