@@ -13,7 +13,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from streams_app import live
 from streams_app.errors import DomainError, RedisUnavailable
 from streams_app.job_tracking import job_group, job_status
-from streams_app.live import Message, Subscription, entry_json
+from streams_app.live import Message, Outgoing, Subscription, entry_json
 from streams_app.stream_ids import StreamId
 from streams_app.stream_names import name_from_token
 
@@ -62,11 +62,13 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         assert self.subscription is not None
         while True:
             message = await self.subscription.get()
-            if message["type"] == "resync":
+            if message.type == "resync":
                 await self.send_snapshot()
                 continue
             outgoing = self.filter(message)
-            if outgoing is not None:
+            if isinstance(outgoing, Outgoing):
+                await self.send(text_data=outgoing.text)  # encoded once for every tab
+            elif outgoing is not None:
                 await self.send_json(outgoing)
 
     async def send_snapshot(self) -> None:
@@ -88,7 +90,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     async def snapshot(self) -> Message:
         raise NotImplementedError
 
-    def filter(self, message: Message) -> Message | None:
+    def filter(self, message: Outgoing) -> Outgoing | Message | None:
         return message
 
 
@@ -109,14 +111,14 @@ class StreamTailConsumer(LiveConsumer):
             self.last_sent = entries[-1].stream_id
         return {"type": "snapshot", "entries": [entry_json(entry) for entry in entries]}
 
-    def filter(self, message: Message) -> Message | None:
-        if message["type"] != "entries":
+    def filter(self, message: Outgoing) -> Outgoing | Message | None:
+        if message.type != "entries":
             return message
-        fresh = [
-            entry
-            for entry in message["entries"]
-            if self.last_sent is None or StreamId.parse(entry["id"]) > self.last_sent
-        ]
+        if self.last_sent is None or (message.first is not None and message.first > self.last_sent):
+            self.last_sent = message.last
+            return message  # all of it is new to this tab: send the shared text
+        # Right after a snapshot the first message may overlap it: entry by entry.
+        fresh = [entry for entry in message.data["entries"] if StreamId.parse(entry["id"]) > self.last_sent]
         if not fresh:
             return None
         self.last_sent = StreamId.parse(fresh[-1]["id"])

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -20,6 +22,7 @@ from django.conf import settings
 from streams_app.errors import RedisUnavailable
 from streams_app.gateway.live_io import LiveReader, connect_async, processed_entries
 from streams_app.gateway.types import Entry
+from streams_app.stream_ids import StreamId
 from streams_app.stream_names import display_name, url_token
 
 logger = logging.getLogger("streams_app.live")
@@ -28,7 +31,8 @@ Message = dict[str, Any]
 TAIL_BATCH = 500
 # Fan-out at most this often per feed: at thousands of entries a second, one message
 # carries many entries instead of one message per entry per tab.
-COALESCE_SECONDS = 0.015
+COALESCE_SECONDS = 0.010
+COALESCE_SECONDS_MANY_TABS = 0.025
 SUBSCRIBER_QUEUE = 200
 IDLE_FEED_GRACE_SECONDS = 5.0
 POLL_SECONDS = 0.5
@@ -38,26 +42,53 @@ def entry_json(entry: Entry) -> Message:
     return {"id": entry.id, "fields": entry.fields}
 
 
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A feed message, JSON-encoded once for every tab (with its first and last entry IDs when it
+    carries entries): per-tab, per-entry work is what limits how many tabs a process can serve."""
+
+    data: Message
+    text: str
+    first: StreamId | None = None
+    last: StreamId | None = None
+
+    @property
+    def type(self) -> str:
+        return self.data["type"]
+
+    @classmethod
+    def of(cls, data: Message, *, first: str | None = None, last: str | None = None) -> Outgoing:
+        return cls(
+            data,
+            json.dumps(data),
+            StreamId.parse(first) if first else None,
+            StreamId.parse(last) if last else None,
+        )
+
+
+RESYNC = Outgoing.of({"type": "resync"})
+
+
 class Subscription:
     """One WebSocket's inbox on a feed; bounded, so a stuck tab cannot eat the server's memory."""
 
     def __init__(self, feed: Feed) -> None:
         self.feed = feed
-        self.queue: asyncio.Queue[Message] = asyncio.Queue(maxsize=SUBSCRIBER_QUEUE)
+        self.queue: asyncio.Queue[Outgoing] = asyncio.Queue(maxsize=SUBSCRIBER_QUEUE)
         self.overflowed = False
 
-    def offer(self, message: Message) -> None:
+    def offer(self, message: Outgoing) -> None:
         try:
             self.queue.put_nowait(message)
         except asyncio.QueueFull:
             self.overflowed = True
 
-    async def get(self) -> Message:
+    async def get(self) -> Outgoing:
         if self.overflowed:
             self.overflowed = False
             while not self.queue.empty():
                 self.queue.get_nowait()
-            return {"type": "resync"}
+            return RESYNC
         return await self.queue.get()
 
     def close(self) -> None:
@@ -93,9 +124,12 @@ class Feed:
     def idle_expired(self) -> bool:
         return self._stop_at is not None and time.monotonic() >= self._stop_at
 
-    def publish(self, message: Message) -> None:
+    def publish(self, message: Message | Outgoing) -> None:
+        if not self.subscriptions:
+            return
+        outgoing = message if isinstance(message, Outgoing) else Outgoing.of(message)
         for subscription in list(self.subscriptions):
-            subscription.offer(message)
+            subscription.offer(outgoing)
 
     async def _guarded_run(self) -> None:
         delay = 0.1
@@ -117,7 +151,7 @@ class Feed:
 
     async def on_reconnect(self) -> None:
         """After an outage, tell subscribers to reload what they show from Redis."""
-        self.publish({"type": "resync"})
+        self.publish(RESYNC)
 
     async def run(self) -> None:
         raise NotImplementedError
@@ -141,7 +175,9 @@ class StreamTailFeed(Feed):
             entries = [entry for _, found in batches for entry in found]
             if not entries:
                 continue
-            wait = COALESCE_SECONDS - (time.monotonic() - last_flush)
+            # More tabs, wider window: fewer, larger messages keep the process ahead of the stream.
+            window = COALESCE_SECONDS if len(self.subscriptions) <= 20 else COALESCE_SECONDS_MANY_TABS
+            wait = window - (time.monotonic() - last_flush)
             if wait > 0:
                 # Flushed a moment ago: gather what else arrives in the rest of the window.
                 await asyncio.sleep(wait)
@@ -149,7 +185,13 @@ class StreamTailFeed(Feed):
                 entries.extend(entry for _, found in more for entry in found)
             self.position = entries[-1].id
             last_flush = time.monotonic()
-            self.publish({"type": "entries", "entries": [entry_json(entry) for entry in entries]})
+            self.publish(
+                Outgoing.of(
+                    {"type": "entries", "entries": [entry_json(entry) for entry in entries]},
+                    first=entries[0].id,
+                    last=entries[-1].id,
+                )
+            )
 
 
 class GroupFeed(Feed):

@@ -18,18 +18,21 @@
     return node;
   }
 
+  let timeFormat = null;  // one formatter for the page: building one per row is slow
   function idTime(id) {
     const ms = Number(String(id).split("-")[0]);
     if (!Number.isFinite(ms)) return "";
     const date = new Date(ms);
     const pad = (n, w = 2) => String(n).padStart(w, "0");
-    const holder = document.querySelector("[data-time-zone]");
-    const zone = (holder && holder.dataset.timeZone) || "UTC";
     try {
-      const parts = new Intl.DateTimeFormat("en-CA", {
-        timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit",
-        hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23",
-      }).formatToParts(date).reduce((acc, p) => ((acc[p.type] = p.value), acc), {});
+      if (!timeFormat) {
+        const holder = document.querySelector("[data-time-zone]");
+        timeFormat = new Intl.DateTimeFormat("en-CA", {
+          timeZone: (holder && holder.dataset.timeZone) || "UTC", year: "numeric", month: "2-digit", day: "2-digit",
+          hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23",
+        });
+      }
+      const parts = timeFormat.formatToParts(date).reduce((acc, p) => ((acc[p.type] = p.value), acc), {});
       return `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute}:${parts.second}.${pad(date.getUTCMilliseconds(), 3)}`;
     } catch (e) {
       return date.toISOString().replace("T", " ").replace("Z", "");
@@ -110,7 +113,10 @@
       return el("tr", { "data-id": entry.id }, idCell, el("td", { "data-label": "Time" }, idTime(entry.id)), fieldsNode(entry.fields));
     }
     function prepend(entries) {
-      for (const entry of entries) body.prepend(row(entry));
+      // Only the newest rows can show at the top: build no more than the table keeps.
+      const fragment = document.createDocumentFragment();
+      for (const entry of entries.slice(-maxRows).reverse()) fragment.append(row(entry));
+      body.prepend(fragment);
       while (body.rows.length > maxRows) body.lastElementChild.remove();
       root.querySelector("[data-count]").textContent = String(body.rows.length);
     }
