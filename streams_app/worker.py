@@ -29,6 +29,7 @@ from streams_app.gateway.worker_io import BatchOutcome, DeadLetter, Delivery, Wo
 logger = logging.getLogger("streams_app.worker")
 
 EVENT_ENTRIES_PER_BATCH = 20
+EVENT_INTERVAL_SECONDS = 0.05
 EVENT_VALUE_CHARS = 200
 
 
@@ -131,6 +132,8 @@ class Worker:
         self._uncommitted: BatchOutcome | None = None
         # The batch being handled, by stream: the heartbeat keeps it from looking abandoned.
         self._in_hand: dict[str, list[str]] = {}
+        self._event_room = EVENT_ENTRIES_PER_BATCH
+        self._next_events_at = 0.0
         self._claim_cursors = {stream: "0-0" for stream in config.streams}
         self._next_claim = 0.0
         self._backoff = Backoff()
@@ -276,6 +279,7 @@ class Worker:
     _needs_prepare = False
 
     def _step(self) -> None:
+        self._log.tick()
         if self._needs_prepare:
             self._prepare_groups()
             self._needs_prepare = False
@@ -375,6 +379,12 @@ class Worker:
         """Run the handler on each entry; returns what to write back (acks, dead letters, events)."""
         config = self.config
         outcome = BatchOutcome(clear_errors=not first_delivery)
+        # Live pages show a sample: entries of at most one batch every EVENT_INTERVAL_SECONDS
+        # (every batch still reports its counts).
+        now = time.monotonic()
+        self._event_room = EVENT_ENTRIES_PER_BATCH if now >= self._next_events_at else 0
+        if self._event_room:
+            self._next_events_at = now + EVENT_INTERVAL_SECONDS
         counts = {} if first_delivery else self._delivery_counts(deliveries)
         over_limit = [d for d in deliveries if d.fields is not None and counts.get(d.id, 1) > config.max_deliveries]
         last_errors = self.io.last_errors(config.group, [(d.stream, d.id) for d in over_limit]) if over_limit else {}
@@ -436,7 +446,9 @@ class Worker:
         message = Message(
             delivery.stream, delivery.id, delivery.fields, self.config.group, self.config.name, deliveries
         )
-        started = time.perf_counter()
+        # Handler time only matters for the entries live pages will show.
+        timed = len(outcome.events) < self._event_room
+        started = time.perf_counter() if timed else 0.0
         try:
             if self.config.work_seconds:
                 time.sleep(self.config.work_seconds)
@@ -456,16 +468,15 @@ class Worker:
             )
             self._add_event(outcome, message, seconds, ok=False)
             return
-        seconds = time.perf_counter() - started
         outcome.acks.setdefault(delivery.stream, []).append(delivery.id)
         outcome.events_total += 1
-        if len(outcome.events) < EVENT_ENTRIES_PER_BATCH:
-            self._add_event(outcome, message, seconds, ok=True)
+        if timed:
+            self._add_event(outcome, message, time.perf_counter() - started, ok=True)
         self._log.entry(message)
 
     def _add_event(self, outcome: BatchOutcome, message: Message, seconds: float, *, ok: bool) -> None:
         if len(outcome.events) >= EVENT_ENTRIES_PER_BATCH:
-            return
+            return  # (failures are always shown, if there is room in the batch)
         outcome.events.append(
             {
                 "stream": message.stream,
@@ -596,10 +607,10 @@ class _EntryLog:
         if self.in_window <= self.quiet_above:
             fields = " ".join(f"{name}={value}" for name, value in message.fields.items())
             logger.info("processing %s %s %s", message.stream, message.id, fields)
+            if time.monotonic() - self.window_start >= 1.0:
+                self.tick()
         else:
-            self.suppressed += 1
-        if time.monotonic() - self.window_start >= 1.0:
-            self.tick()
+            self.suppressed += 1  # the loop's tick() writes the summary line once a second
 
     def tick(self) -> None:
         now = time.monotonic()
