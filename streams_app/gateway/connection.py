@@ -32,16 +32,20 @@ def connect(url: str, *, socket_timeout: float | None = 5.0, retries: int = 2) -
 
     Replies stay bytes: values written by other programs need not be UTF-8.
     """
-    return redis.Redis.from_url(
-        url,
-        decode_responses=False,
-        socket_timeout=socket_timeout,
-        socket_connect_timeout=2.0,
-        socket_keepalive=True,
-        health_check_interval=15,
-        retry=Retry(ExponentialBackoff(cap=0.25, base=0.02), retries),
-        retry_on_error=[redis.ConnectionError, redis.TimeoutError],
-    )
+    return redis.Redis.from_url(url, **client_options(socket_timeout=socket_timeout, retries=retries))
+
+
+def client_options(*, socket_timeout: float | None, retries: int) -> dict:
+    """What every client of ours (sync or asyncio) is built with."""
+    return {
+        "decode_responses": False,
+        "socket_timeout": socket_timeout,
+        "socket_connect_timeout": 2.0,
+        "socket_keepalive": True,
+        "health_check_interval": 15,
+        "retry": Retry(ExponentialBackoff(cap=0.25, base=0.02), retries),
+        "retry_on_error": [redis.ConnectionError, redis.TimeoutError],
+    }
 
 
 def describe_url(url: str) -> str:

@@ -8,26 +8,16 @@ from dataclasses import dataclass
 
 import redis
 import redis.asyncio as aioredis
-from redis.backoff import ExponentialBackoff
-from redis.retry import Retry
 
 from streams_app.errors import RedisUnavailable
-from streams_app.gateway.connection import UNAVAILABLE_ERRORS
+from streams_app.gateway.connection import UNAVAILABLE_ERRORS, client_options
 from streams_app.gateway.types import Entry, text
 from streams_app.gateway.worker_io import events_key, heartbeat_key, workers_index_key
 from streams_app.stream_names import key_bytes, key_from_bytes
 
 
 def connect_async(url: str, *, socket_timeout: float = 10.0) -> aioredis.Redis:
-    return aioredis.Redis.from_url(
-        url,
-        decode_responses=False,
-        socket_timeout=socket_timeout,
-        socket_connect_timeout=2.0,
-        socket_keepalive=True,
-        health_check_interval=15,
-        retry=Retry(ExponentialBackoff(cap=0.25, base=0.02), 1),
-    )
+    return aioredis.Redis.from_url(url, **client_options(socket_timeout=socket_timeout, retries=1))
 
 
 @dataclass(frozen=True, slots=True)
