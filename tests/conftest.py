@@ -28,6 +28,8 @@ def pytest_configure(config: pytest.Config) -> None:
     # `check --deploy` in test_settings.py.
     for name, value in {**redis_dependent_settings(_server.url), **transport_security_settings(https=False)}.items():
         setattr(settings, name, value)
+    # Tests create many users: a fast hasher keeps the suite quick (never used outside tests).
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -14,11 +14,6 @@ from django.test import Client
 from streams_app.stream_names import key_bytes, url_token
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def anonymous(redis_client):
     return Client()

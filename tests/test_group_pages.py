@@ -17,22 +17,6 @@ from streams_app.stream_names import key_bytes, url_token
 from tests.redis_server import free_port
 
 STREAM = "chennai"
-BEHIND_TLS_PROXY = {
-    "HTTP_X_FORWARDED_PROTO": "https",
-    "HTTP_HOST": "testserver",
-    "HTTP_REFERER": "https://testserver/",
-}
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture
-def web(web):
-    web.defaults.update(BEHIND_TLS_PROXY)
-    return web
 
 
 def groups_url(stream=STREAM):
@@ -90,7 +74,7 @@ def pending_setup(redis_client):
 
 
 def test_pages_need_login(redis_client, pending_setup):
-    anonymous = Client(**BEHIND_TLS_PROXY)
+    anonymous = Client()
     for url in [groups_url(), group_url(), f"/streams/{STREAM}/dead-letters/", "/workers/"]:
         response = anonymous.get(url)
         assert response.status_code == 302, url

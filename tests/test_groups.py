@@ -27,31 +27,12 @@ from tests.redis_server import free_port
 
 STREAM = "chennai"
 
-# Settings have DEBUG off, so HTTPS is on: the clients come in as through the TLS-terminating
-# proxy, with the Host and Referer Django's CSRF check wants on HTTPS.
-BEHIND_TLS_PROXY = {
-    "HTTP_X_FORWARDED_PROTO": "https",
-    "HTTP_HOST": "testserver",
-    "HTTP_REFERER": "https://testserver/",
-}
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture
-def api(api):
-    api.defaults.update(BEHIND_TLS_PROXY)
-    return api
-
 
 @pytest.fixture
 def anonymous(redis_client):
     from django.test import Client
 
-    return Client(**BEHIND_TLS_PROXY)
+    return Client()
 
 
 def add(r, stream=STREAM, count=5, start_ms=1000):

@@ -342,12 +342,6 @@ THROUGH = {"form": through_form, "admin": through_admin, "api": through_api, "pr
 CLIENT_OF = {"form": "web", "admin": "staff", "api": "api", "produce": None}
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    # Users are created for every test; the production hasher would dominate the run time.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def staff(staff_user, redis_client):
     browser = Client(enforce_csrf_checks=True)

@@ -16,11 +16,6 @@ from streams_app.stream_names import display_name, key_bytes, url_token
 XSS = "<img src=x onerror=alert(1)>"
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def staff(staff_user, redis_client):
     browser = Client(enforce_csrf_checks=True)

@@ -13,11 +13,6 @@ from django.test import Client
 from tests.redis_server import free_port
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def redis_down(settings, redis_client):
     settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"
