@@ -15,7 +15,6 @@ import platform
 import shlex
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,6 +28,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import redis  # noqa: E402
+
+from tests.redis_server import RedisServer, free_port  # noqa: E402
 
 # The benchmark-only packages, pinned to the versions the figures were measured with.
 # They are not in requirements.txt: the app does not need them.
@@ -59,12 +60,6 @@ def shown_command() -> str:
     with contextlib.suppress(ValueError):
         script = os.path.relpath(script)
     return shlex.join([python, script, *sys.argv[1:]])
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def machine() -> str:
@@ -151,59 +146,19 @@ class Processes:
             self.stop(process)
 
 
-class PrivateRedis:
-    """A throw-away redis-server on a free port, persistence off (--save '' --appendonly no)."""
+class PrivateRedis(RedisServer):
+    """The suite's private redis-server, persistence off, started through `Processes` so that
+    it dies with the benchmark whatever happens."""
 
     def __init__(self, processes: Processes) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise SystemExit("redis-server is not on PATH (Debian/Ubuntu: apt-get install redis-server).")
-        self.binary = binary
+        super().__init__(persistent=False)
         self.processes = processes
-        self.port = free_port()
-        self.directory = Path(tempfile.mkdtemp(prefix="weatherstreams-benchwl-redis-"))
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
 
     def client(self, **kwargs) -> redis.Redis:
         return redis.Redis(host="127.0.0.1", port=self.port, **kwargs)
 
-    def start(self) -> PrivateRedis:
-        self.process = self.processes.spawn(
-            "redis-server",
-            [
-                self.binary,
-                "--port", str(self.port),
-                "--bind", "127.0.0.1",
-                "--dir", str(self.directory),
-                "--save", "",
-                "--appendonly", "no",
-                "--logfile", str(self.directory / "redis.log"),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        deadline = time.monotonic() + 10
-        probe = self.client(socket_connect_timeout=0.2, socket_timeout=0.5)
-        while True:
-            try:
-                if probe.ping():
-                    probe.close()
-                    return self
-            except (redis.ConnectionError, redis.TimeoutError, redis.exceptions.BusyLoadingError):
-                pass
-            if self.process.poll() is not None:
-                raise RuntimeError(f"redis-server exited with {self.process.returncode}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"redis-server on port {self.port} did not answer within 10 s")
-            time.sleep(0.05)
-
-    @property
-    def version(self) -> str:
-        return str(self.client().info("server").get("redis_version", "?"))
+    def spawn(self, command: list[str]) -> subprocess.Popen:
+        return self.processes.spawn("redis-server", command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def stop(self) -> None:
         if self.process is not None:

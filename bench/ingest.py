@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 
 import redis  # noqa: E402
 
-from bench._redis import PrivateRedis  # noqa: E402
+from tests.redis_server import RedisServer  # noqa: E402
 
 COUNT = 86_400
 CITY = "chennai"
@@ -60,7 +60,7 @@ def shown_command() -> str:
 
 
 class Bench:
-    def __init__(self, server: PrivateRedis, tutorial_count: int) -> None:
+    def __init__(self, server: RedisServer, tutorial_count: int) -> None:
         self.server = server
         self.tutorial_count = tutorial_count
         self.client = redis.Redis(host="127.0.0.1", port=server.port)
@@ -230,7 +230,7 @@ def main() -> None:
     # SIGTERM unwinds like Ctrl-C does, so the private redis-server is stopped either way.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     began = time.perf_counter()
-    with PrivateRedis() as server:
+    with RedisServer(persistent=False) as server:
         import hiredis
 
         print(

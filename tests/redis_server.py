@@ -1,4 +1,6 @@
-"""A private redis-server for the test suite: a free port, a temporary directory, AOF on.
+"""A private redis-server, for the test suite and the benchmarks: a free port, a temporary
+directory; AOF on (fsync always) for tests, persistence off for benchmarks, which measure
+the write path, not the disk.
 
 It never touches a Redis that was already running, and can be killed, restarted on the
 same port, paused and resumed, so tests can break Redis the way production does.
@@ -25,42 +27,48 @@ def free_port() -> int:
 
 
 class RedisServer:
-    def __init__(self, *, port: int | None = None, directory: Path | None = None) -> None:
+    def __init__(self, *, port: int | None = None, directory: Path | None = None, persistent: bool = True) -> None:
         self.port = port or free_port()
         self.directory = directory or Path(tempfile.mkdtemp(prefix="weatherstreams-redis-"))
+        self.persistent = persistent
         self.process: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> RedisServer:
+    @property
+    def version(self) -> str:
+        return str(redis.Redis(port=self.port).info("server").get("redis_version", "?"))
+
+    def command(self) -> list[str]:
         binary = shutil.which("redis-server")
         if binary is None:
-            raise RuntimeError("redis-server is not on PATH: scripts/test installs it on Debian/Ubuntu.")
-        self.process = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--dir",
-                str(self.directory),
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-                "--save",
-                "",
-                "--logfile",
-                str(self.directory / "redis.log"),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+            raise RuntimeError("redis-server is not on PATH (Debian/Ubuntu: apt-get install redis-server).")
+        persistence = ["--appendonly", "yes", "--appendfsync", "always"] if self.persistent else ["--appendonly", "no"]
+        return [
+            binary,
+            "--port", str(self.port),
+            "--bind", "127.0.0.1",
+            "--dir", str(self.directory),
+            *persistence,
+            "--save", "",
+            "--logfile", str(self.directory / "redis.log"),
+        ]  # fmt: skip
+
+    def spawn(self, command: list[str]) -> subprocess.Popen:
+        return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def start(self) -> RedisServer:
+        self.process = self.spawn(self.command())
         self.wait_ready()
         return self
+
+    def __enter__(self) -> RedisServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
     def wait_ready(self, timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout
