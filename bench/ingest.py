@@ -7,7 +7,7 @@ Starts its own redis-server (free port, temporary directory, persistence off:
 already running. Against that one server, in the same run, it measures:
 
   (p) our producer, `manage.py produce chennai --count 86400 --quiet`:
-      in-process (streams_app.producer.produce, timed with perf_counter) and as the whole
+      in-process (streams_app.domain.producer.produce, timed with perf_counter) and as the whole
       command (subprocess wall time, Django start-up included);
   (a) the tutorial's way: redis-py, one XADD awaited at a time;
   (b) redis-benchmark's pipelined XADD: -c 1 -P 100 -n 86400.
@@ -69,9 +69,9 @@ class Bench:
         import django
 
         django.setup()
-        from streams_app.producer import plan_produce, produce
-        from streams_app.stores import stream_store
-        from streams_app.weather import simulated_weather
+        from streams_app.domain.producer import plan_produce, produce
+        from streams_app.domain.weather import simulated_weather
+        from streams_app.gateway.stores import stream_store
 
         self.plan_produce, self.produce, self.store = plan_produce, produce, stream_store()
         self.tutorial_values = list(zip(*simulated_weather(tutorial_count, seed=7), strict=True))

@@ -111,7 +111,8 @@ def __getattr__(name: str):
 
 def _apply_variant(spec: str) -> None:
     """Patch streams_app in this (daphne's) process only; nothing on disk changes."""
-    from streams_app import consumers, live
+    from streams_app.live import consumers
+    from streams_app.live import feeds as live
 
     # Always, in a variant: the time each feed message is published, so the clients can
     # split XADD → publish (the feed's read and coalescing) from publish → tab (fan-out).
@@ -144,8 +145,9 @@ def _apply_variant(spec: str) -> None:
 def _encode_once() -> None:
     """Each feed message JSON-encoded once and sent as is to every tab that has not seen its
     first entry; the entry-by-entry filter only runs right after a snapshot."""
-    from streams_app import consumers, live
-    from streams_app.stream_ids import StreamId
+    from streams_app.domain.ids import StreamId
+    from streams_app.live import consumers
+    from streams_app.live import feeds as live
 
     class Shared(dict):
         """A feed message encoded once, with its first and last IDs parsed once."""

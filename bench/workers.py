@@ -7,7 +7,7 @@ Starts its own redis-server (free port, temporary directory, persistence off:
 already running. It pre-fills the stream `bench` with `manage.py produce bench --count
 100000 --quiet`, then, in the same run and against that one server, drains it with:
 
-  (w1) one `manage.py run_consumer alice --handler streams_app.handlers.noop` process,
+  (w1) one `manage.py run_consumer alice --handler streams_app.worker.handlers.noop` process,
        all its bookkeeping on (heartbeats, claim passes, dead-letter checks, live events);
   (w2) two such processes, alice and bob, in one group;
   (a)  the tutorial's loop: redis-py (hiredis), XREADGROUP COUNT 1 then XACK, per entry
@@ -78,7 +78,7 @@ POLL_SECONDS = 0.002
 
 
 def _noop(*args) -> None:
-    """The baselines' handler: does nothing, like streams_app.handlers.noop."""
+    """The baselines' handler: does nothing, like streams_app.worker.handlers.noop."""
 
 
 def child_tutorial(url: str, group: str, consumer: str) -> None:
@@ -230,7 +230,7 @@ class Bench:
                 if contender in {"w1", "w2"}:
                     command = [
                         sys.executable, "manage.py", "run_consumer", name,
-                        "--stream", STREAM, "--group", group, "--handler", "streams_app.handlers.noop",
+                        "--stream", STREAM, "--group", group, "--handler", "streams_app.worker.handlers.noop",
                     ]  # fmt: skip
                     ready = "is consuming"
                 else:
@@ -382,10 +382,10 @@ def _python_costs(bench: Bench, repeats: int) -> list[str]:
     import redis
     from redis._parsers.helpers import parse_stream_list
 
-    from streams_app import worker as worker_module
     from streams_app.gateway.worker_io import _deliveries
-    from streams_app.handlers import noop
-    from streams_app.worker import Worker, WorkerConfig
+    from streams_app.worker import loop as worker_module
+    from streams_app.worker.handlers import noop
+    from streams_app.worker.loop import Worker, WorkerConfig
 
     raw = redis.Redis(host="127.0.0.1", port=bench.server.port)
     raw.set_response_callback("XRANGE", lambda reply, **options: reply)
@@ -463,8 +463,8 @@ class InProcess:
     def run(self, *, split: bool = False, profiler: cProfile.Profile | None = None) -> dict:
         from streams_app.gateway import connect
         from streams_app.gateway.worker_io import WorkerIO
-        from streams_app.handlers import noop
-        from streams_app.worker import Worker, WorkerConfig
+        from streams_app.worker.handlers import noop
+        from streams_app.worker.loop import Worker, WorkerConfig
 
         self.serial += 1
         group = f"inproc{self.serial}"

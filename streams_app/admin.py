@@ -11,14 +11,14 @@ from django.shortcuts import render
 from django.urls import path, reverse
 from django.utils import timezone
 
-from streams_app.catalog import streams_page
+from streams_app.domain.catalog import streams_page
+from streams_app.domain.groups import START_HELP, group_create, group_overview
+from streams_app.domain.names import url_token
 from streams_app.errors import DomainError
-from streams_app.forms import DomainCheckedForm, ReadingForm, add_domain_error, reading_form_submit
-from streams_app.groups import START_HELP, group_create, group_overview
+from streams_app.gateway.stores import group_store, stream_store
 from streams_app.models import ApiToken, ConsumerGroup, Reading
-from streams_app.stores import group_store, stream_store
-from streams_app.stream_names import url_token
-from streams_app.views.jobs import job_forms, start_job_from_form
+from streams_app.web.forms import DomainCheckedForm, ReadingForm, add_domain_error, reading_form_submit
+from streams_app.web.jobs import job_forms, start_job_from_form
 
 
 @admin.register(Reading)

@@ -20,7 +20,7 @@ DEFAULTS = {
     "WEATHERSTREAMS_WORKER_CLAIM_IDLE_MS": 30_000,
     "WEATHERSTREAMS_WORKER_MAX_DELIVERIES": 5,
     "WEATHERSTREAMS_WORKER_START_ID": "$",
-    "WEATHERSTREAMS_WORKER_HANDLER": "streams_app.handlers.WeatherProcessor",
+    "WEATHERSTREAMS_WORKER_HANDLER": "streams_app.worker.handlers.WeatherProcessor",
     "WEATHERSTREAMS_DEAD_LETTER_STREAM": "{stream}:dead",
 }
 

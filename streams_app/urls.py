@@ -1,10 +1,16 @@
-from django.urls import include, path, register_converter
+"""Every HTTP route of the app: pages, the JSON API, and the job pages.
 
-from streams_app.views import api, jobs, live_pages, pages
+Streams, groups and consumers travel as URL tokens (see domain.names.url_token), matched
+by the `stream` converter: any text without a slash.
+"""
+
+from django.urls import path, register_converter
+
+from streams_app.web import api, group_api, groups, jobs, live_pages, pages
 
 
 class StreamTokenConverter:
-    """A stream's URL token (see stream_names.url_token): any text without a slash."""
+    """A stream's (or group's, or consumer's) URL token: any text without a slash."""
 
     regex = r"[^/]+"
 
@@ -17,6 +23,9 @@ class StreamTokenConverter:
 
 register_converter(StreamTokenConverter, "stream")
 
+GROUP = "streams/<stream:token>/groups/<stream:group>/"
+API_GROUP = "api/streams/<stream:token>/groups/<stream:group>"
+
 urlpatterns = [
     path("", live_pages.dashboard, name="home"),
     path("streams/", pages.stream_list, name="stream_list"),
@@ -24,6 +33,14 @@ urlpatterns = [
     path("streams/<stream:token>/entries/<str:entry_id>/", pages.entry_detail, name="entry_detail"),
     path("streams/<stream:token>/live/", live_pages.stream_live, name="stream_live"),
     path("readings/add/", pages.reading_add_page, name="reading_add"),
+    path("streams/<stream:token>/groups/", groups.group_list, name="group_list"),
+    path(GROUP, groups.group_detail, name="group_detail"),
+    path(GROUP + "pending/", groups.group_pending_action, name="group_pending_action"),
+    path(GROUP + "consumers/delete/", groups.group_consumer_delete, name="group_consumer_delete"),
+    path(GROUP + "setid/", groups.group_setid, name="group_setid"),
+    path(GROUP + "destroy/", groups.group_destroy_page, name="group_destroy"),
+    path("streams/<stream:token>/dead-letters/", groups.dead_letters, name="dead_letters"),
+    path("workers/", groups.workers, name="workers"),
     path("jobs/", jobs.jobs_page, name="jobs"),
     path("jobs/simulate/", jobs.start_simulate, name="job_simulate"),
     path("jobs/export/", jobs.start_export, name="job_export"),
@@ -33,5 +50,15 @@ urlpatterns = [
     path("api/streams/", api.streams, name="api_streams"),
     path("api/streams/<stream:token>/entries", api.entries, name="api_entries"),
     path("api/streams/<stream:token>/readings", api.readings, name="api_readings"),
-    path("", include("streams_app.group_urls")),
+    path("api/streams/<stream:token>/groups", group_api.groups, name="api_groups"),
+    path(API_GROUP, group_api.group, name="api_group"),
+    path(API_GROUP + "/setid", group_api.group_setid, name="api_group_setid"),
+    path(API_GROUP + "/consumers", group_api.consumers, name="api_group_consumers"),
+    path(API_GROUP + "/consumers/<stream:consumer>", group_api.consumer, name="api_group_consumer"),
+    path(API_GROUP + "/pending", group_api.pending, name="api_group_pending"),
+    path(API_GROUP + "/ack", group_api.ack, name="api_group_ack"),
+    path(API_GROUP + "/claim", group_api.claim, name="api_group_claim"),
+    path("api/streams/<stream:token>/dead-letters", group_api.dead_letters, name="api_dead_letters"),
+    path("api/streams/<stream:token>/dead-letters/redrive", group_api.redrive, name="api_dead_letters_redrive"),
+    path("api/workers", group_api.workers, name="api_workers"),
 ]

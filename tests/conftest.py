@@ -55,7 +55,7 @@ def redis_client(redis_server: RedisServer):
 
 @pytest.fixture
 def store(redis_client):
-    from streams_app.stores import stream_store
+    from streams_app.gateway.stores import stream_store
 
     return stream_store()
 

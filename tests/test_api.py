@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.test import Client
 
-from streams_app.stream_names import key_bytes, url_token
+from streams_app.domain.names import key_bytes, url_token
 
 
 @pytest.fixture

@@ -58,7 +58,7 @@ def test_two_workers_processed_rows_appear_and_pending_drops_to_zero(page, redis
             "--count",
             "2",
             redis_url=live_app.env["REDIS_URL"],
-            handler="streams_app.handlers.noop",
+            handler="streams_app.worker.handlers.noop",
         )
         for name in ("alice", "bob")
     ]

@@ -12,8 +12,8 @@ from urllib.parse import quote
 import pytest
 from django.test import Client
 
+from streams_app.domain.names import key_bytes, url_token
 from streams_app.gateway.worker_io import BatchOutcome, DeadLetter, WorkerIO, heartbeat_key
-from streams_app.stream_names import key_bytes, url_token
 from tests.redis_server import free_port
 
 STREAM = "chennai"

@@ -11,18 +11,18 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from streams_app.dead_letters import dead_letters_redrive
-from streams_app.errors import BadInput, Conflict, NotFound
-from streams_app.gateway.worker_io import BatchOutcome, DeadLetter, WorkerIO, heartbeat_key, workers_index_key
-from streams_app.groups import (
+from streams_app.domain.dead_letters import dead_letters_redrive
+from streams_app.domain.groups import (
     group_create,
     parse_group_start,
     validate_consumer_name,
     validate_group_name,
     workers_overview,
 )
-from streams_app.stores import group_store, heartbeat_store, stream_store
-from streams_app.stream_names import url_token
+from streams_app.domain.names import url_token
+from streams_app.errors import BadInput, Conflict, NotFound
+from streams_app.gateway.stores import group_store, heartbeat_store, stream_store
+from streams_app.gateway.worker_io import BatchOutcome, DeadLetter, WorkerIO, heartbeat_key, workers_index_key
 from tests.redis_server import free_port
 
 STREAM = "chennai"

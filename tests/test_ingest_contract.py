@@ -30,9 +30,9 @@ from django.test import Client
 from django.utils.crypto import get_random_string
 from django.utils.html import escape
 
+from streams_app.domain.names import key_bytes, url_token
+from streams_app.domain.readings import reading_add
 from streams_app.errors import DomainError
-from streams_app.readings import reading_add
-from streams_app.stream_names import key_bytes, url_token
 
 MISSING = object()  # the field is not sent at all
 

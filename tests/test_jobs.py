@@ -9,9 +9,9 @@ from datetime import date
 
 import pytest
 
-from streams_app import jobs
 from streams_app.errors import Conflict, NotFound
-from streams_app.job_tracking import job_status
+from streams_app.jobs import tasks
+from streams_app.jobs.progress import job_status
 
 pytestmark = pytest.mark.django_db
 
@@ -33,7 +33,7 @@ def exports_in_tmp(settings, tmp_path):
 
 
 def test_simulate_day_writes_86400_readings_one_second_apart(redis_client):
-    result = jobs.simulate_day(city="madurai", start="2024-05-01T00:00:00+00:00")
+    result = tasks.simulate_day(city="madurai", start="2024-05-01T00:00:00+00:00")
     assert result["written"] == 86_400
     rows = redis_client.xrange("madurai", count=3)
     assert [row[0] for row in rows] == [b"1714521600000-0", b"1714521601000-0", b"1714521602000-0"]
@@ -57,7 +57,7 @@ def test_export_writes_the_range_in_order(redis_client, exports_in_tmp, fmt):
         for n in range(12_000)
     ]
     redis_client.xadd("chennai", {"temperature": "99", "humidity": "10", "note": "ünïcode"}, id="2000-0")
-    result = jobs.export_stream(stream="chennai", start="1000-5", end="2000", fmt=fmt)
+    result = tasks.export_stream(stream="chennai", start="1000-5", end="2000", fmt=fmt)
     path = exports_in_tmp / result["file"]
     if fmt == "csv":
         with path.open(newline="", encoding="utf-8") as handle:
@@ -76,7 +76,7 @@ def test_export_writes_the_range_in_order(redis_client, exports_in_tmp, fmt):
 
 def test_export_of_a_missing_stream_fails_with_a_message(redis_client, exports_in_tmp):
     with pytest.raises(NotFound, match="no stream called"):
-        jobs.export_stream(stream="nowhere", start="-", end="+", fmt="csv")
+        tasks.export_stream(stream="nowhere", start="-", end="+", fmt="csv")
 
 
 def test_trim_removes_old_entries_but_never_pending_ones_unconfirmed(redis_client):
@@ -86,18 +86,18 @@ def test_trim_removes_old_entries_but_never_pending_ones_unconfirmed(redis_clien
     redis_client.xreadgroup("mygroup", "alice", {"chennai": ">"}, count=5)
 
     with pytest.raises(Conflict, match="still pending in mygroup"):
-        jobs.trim(stream="chennai", strategy="maxlen", threshold="10", approximate=False, confirm_pending=False)
+        tasks.trim(stream="chennai", strategy="maxlen", threshold="10", approximate=False, confirm_pending=False)
     assert redis_client.xlen("chennai") == 100
 
-    assert jobs.trim(stream="chennai", strategy="minid", threshold="3", approximate=False, confirm_pending=True) == {
+    assert tasks.trim(stream="chennai", strategy="minid", threshold="3", approximate=False, confirm_pending=True) == {
         "removed": 2
     }
-    assert jobs.trim(stream="chennai", strategy="maxlen", threshold="10", approximate=False, confirm_pending=True) == {
+    assert tasks.trim(stream="chennai", strategy="maxlen", threshold="10", approximate=False, confirm_pending=True) == {
         "removed": 88
     }
     assert redis_client.xlen("chennai") == 10
     redis_client.xack("chennai", "mygroup", "1-0", "2-0", "3-0", "4-0", "5-0")
-    assert jobs.trim(stream="chennai", strategy="maxlen", threshold="5", approximate=False, confirm_pending=False) == {
+    assert tasks.trim(stream="chennai", strategy="maxlen", threshold="5", approximate=False, confirm_pending=False) == {
         "removed": 5
     }
 

@@ -11,7 +11,7 @@ import pytest
 from django.template.defaultfilters import filesizeformat
 from django.test import Client
 
-from streams_app.stream_names import display_name, key_bytes, url_token
+from streams_app.domain.names import display_name, key_bytes, url_token
 
 XSS = "<img src=x onerror=alert(1)>"
 

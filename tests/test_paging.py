@@ -11,7 +11,7 @@ import redis
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from streams_app.browse import RangeRequest, entries_page
+from streams_app.domain.browsing import RangeRequest, entries_page
 
 KEY = "paging"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -13,12 +13,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.core.management import CommandError, call_command
 
+from streams_app.domain.ids import parse_datetime
+from streams_app.domain.names import validate_city
+from streams_app.domain.producer import plan_produce
+from streams_app.domain.readings import parse_measurement
 from streams_app.errors import DomainError
 from streams_app.management.commands.produce import Command
-from streams_app.producer import plan_produce
-from streams_app.readings import parse_measurement
-from streams_app.stream_ids import parse_datetime
-from streams_app.stream_names import validate_city
 
 
 def produce(*args: str) -> str:

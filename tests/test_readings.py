@@ -9,9 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from streams_app.domain.names import display_name, name_from_token, url_token, validate_city
+from streams_app.domain.readings import Reading, format_decimal, parse_measurement, parse_reading, reading_add
 from streams_app.errors import BadInput, Conflict
-from streams_app.readings import Reading, format_decimal, parse_measurement, parse_reading, reading_add
-from streams_app.stream_names import display_name, name_from_token, url_token, validate_city
 
 
 def temperature(value):

@@ -11,8 +11,7 @@ import redis
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from streams_app.errors import BadInput
-from streams_app.stream_ids import (
+from streams_app.domain.ids import (
     FIRST_ID,
     LAST_ID,
     MAX_PART,
@@ -24,6 +23,7 @@ from streams_app.stream_ids import (
     parse_stream_id,
     parse_upper_bound,
 )
+from streams_app.errors import BadInput
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 INDIA = ZoneInfo("Asia/Kolkata")

@@ -71,10 +71,10 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "streams_app.auth.ApiTokenMiddleware",
+    "streams_app.web.auth.ApiTokenMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "streams_app.middleware.DomainErrorMiddleware",
+    "streams_app.web.middleware.DomainErrorMiddleware",
 ]
 
 ROOT_URLCONF = "weatherstreams.urls"
@@ -89,7 +89,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "streams_app.context_processors.site",
+                "streams_app.web.context_processors.site",
             ],
         },
     },
@@ -170,4 +170,4 @@ WEATHERSTREAMS_CITIES = [
     city.strip() for city in os.environ.get("WEATHERSTREAMS_CITIES", "chennai,coimbatore").split(",") if city.strip()
 ]
 
-CSRF_FAILURE_VIEW = "streams_app.views.errors.csrf_failure"
+CSRF_FAILURE_VIEW = "streams_app.web.errors.csrf_failure"

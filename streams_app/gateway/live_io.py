@@ -9,11 +9,11 @@ from dataclasses import dataclass
 import redis
 import redis.asyncio as aioredis
 
+from streams_app.domain.names import key_bytes, key_from_bytes
 from streams_app.errors import RedisUnavailable
 from streams_app.gateway.connection import UNAVAILABLE_ERRORS, client_options
 from streams_app.gateway.types import Entry, text
 from streams_app.gateway.worker_io import events_key, heartbeat_key, workers_index_key
-from streams_app.stream_names import key_bytes, key_from_bytes
 
 
 def connect_async(url: str, *, socket_timeout: float = 10.0) -> aioredis.Redis:

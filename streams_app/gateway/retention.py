@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import redis
 
+from streams_app.domain.names import key_bytes
 from streams_app.gateway.connection import redis_call
 from streams_app.gateway.types import text
-from streams_app.stream_names import key_bytes
 
 
 class RetentionStore:

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import redis
 
+from streams_app.domain.names import key_bytes
 from streams_app.gateway.connection import redis_call
 from streams_app.gateway.types import text
-from streams_app.stream_names import key_bytes
 
 STATS_TTL_SECONDS = 7 * 24 * 3600
 

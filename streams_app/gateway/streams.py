@@ -8,6 +8,8 @@ from collections.abc import Iterable, Iterator, Sequence
 import hiredis
 import redis
 
+from streams_app.domain.ids import StreamId
+from streams_app.domain.names import display_name, key_bytes, key_from_bytes
 from streams_app.errors import Conflict, NotFound
 from streams_app.gateway.connection import redis_call, translate_redis_error
 from streams_app.gateway.types import (
@@ -19,8 +21,6 @@ from streams_app.gateway.types import (
     StreamSummary,
     text,
 )
-from streams_app.stream_ids import StreamId
-from streams_app.stream_names import display_name, key_bytes, key_from_bytes
 
 TOO_SMALL_ID = "The ID specified in XADD is equal or smaller"
 Fields = Sequence[tuple[str, str]]

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from streams_app.stream_ids import StreamId
+from streams_app.domain.ids import StreamId
 
 
 def text(raw: bytes | str | None) -> str:

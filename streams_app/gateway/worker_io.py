@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 
 import redis
 
+from streams_app.domain.names import key_bytes, key_from_bytes
 from streams_app.errors import NotFound
 from streams_app.gateway.connection import redis_call
 from streams_app.gateway.types import text
-from streams_app.stream_names import key_bytes, key_from_bytes
 
 KEY_PREFIX = "weatherstreams"
 EVENTS_MAXLEN = 2000

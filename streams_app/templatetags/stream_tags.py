@@ -5,8 +5,8 @@ from __future__ import annotations
 from django import template
 from django.utils import timezone
 
-from streams_app.stream_ids import StreamId
-from streams_app.stream_names import display_name, url_token
+from streams_app.domain.ids import StreamId
+from streams_app.domain.names import display_name, url_token
 
 register = template.Library()
 

@@ -8,10 +8,10 @@ import time
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
+from streams_app.domain.ids import parse_datetime
+from streams_app.domain.producer import plan_produce, produce
 from streams_app.errors import DomainError
-from streams_app.producer import plan_produce, produce
-from streams_app.stores import stream_store
-from streams_app.stream_ids import parse_datetime
+from streams_app.gateway.stores import stream_store
 
 
 class Command(BaseCommand):

@@ -11,13 +11,13 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.module_loading import import_string
 
 from streams_app.conf import app_settings
+from streams_app.domain.ids import parse_new_entry_id
+from streams_app.domain.names import validate_city
 from streams_app.errors import BadInput
 from streams_app.gateway import connect
 from streams_app.gateway.stats import StatsStore
 from streams_app.gateway.worker_io import WorkerIO
-from streams_app.stream_ids import parse_new_entry_id
-from streams_app.stream_names import validate_city
-from streams_app.worker import Worker, WorkerConfig, WorkerRefused
+from streams_app.worker.loop import Worker, WorkerConfig, WorkerRefused
 
 NAME_RULES = "1–64 letters, digits and _ - . :"
 
@@ -45,7 +45,7 @@ class Command(BaseCommand):
             "--handler",
             default=conf.worker_handler,
             help="dotted path of the handler: a callable taking a Message, or a class building one "
-            f"(default {conf.worker_handler}; streams_app.handlers.noop does nothing)",
+            f"(default {conf.worker_handler}; streams_app.worker.handlers.noop does nothing)",
         )
         parser.add_argument(
             "--count", type=int, default=conf.worker_count, help=f"batch size (default {conf.worker_count})"

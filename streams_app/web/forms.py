@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from django import forms
 
-from streams_app.browse import ORDERS
+from streams_app.domain.browsing import ORDERS
+from streams_app.domain.exports import FORMATS
+from streams_app.domain.readings import reading_add
+from streams_app.domain.retention import STRATEGIES
 from streams_app.errors import DomainError
-from streams_app.exports import FORMATS
 from streams_app.gateway import StreamStore
-from streams_app.readings import reading_add
-from streams_app.retention import STRATEGIES
 
 FORM_FIELDS = {"city", "temperature", "humidity", "id", "start", "end", "order", "count", "after", "before"}
 

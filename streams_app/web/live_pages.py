@@ -7,8 +7,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 
-from streams_app.stores import stream_store
-from streams_app.stream_names import display_name, name_from_token, url_token
+from streams_app.domain.names import display_name, name_from_token, url_token
+from streams_app.gateway.stores import stream_store
 
 LIVE_ROWS = 200
 

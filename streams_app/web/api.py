@@ -14,15 +14,15 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import reverse
 from django.utils import timezone
 
-from streams_app.browse import entries_page, parse_range_request
-from streams_app.catalog import parse_scan_cursor, streams_page
 from streams_app.conf import app_settings
+from streams_app.domain.browsing import entries_page, parse_range_request
+from streams_app.domain.catalog import parse_scan_cursor, streams_page
+from streams_app.domain.names import display_name, name_from_token, url_token
+from streams_app.domain.readings import reading_add
 from streams_app.errors import BadInput, DomainError
 from streams_app.gateway import Entry, StreamSummary
-from streams_app.readings import reading_add
-from streams_app.stores import stream_store
-from streams_app.stream_names import display_name, name_from_token, url_token
-from streams_app.views.links import page_url, range_url
+from streams_app.gateway.stores import stream_store
+from streams_app.web.links import page_url, range_url
 
 View = Callable[..., JsonResponse]
 

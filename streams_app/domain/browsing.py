@@ -14,9 +14,9 @@ from dataclasses import dataclass, replace
 from datetime import tzinfo
 from typing import Literal
 
+from streams_app.domain.ids import StreamId, parse_lower_bound, parse_stream_id, parse_upper_bound
 from streams_app.errors import BadInput
 from streams_app.gateway import Entry, RangeQuery, StreamStore
-from streams_app.stream_ids import StreamId, parse_lower_bound, parse_stream_id, parse_upper_bound
 
 Order = Literal["asc", "desc"]
 ORDERS: dict[str, str] = {"asc": "oldest first (XRANGE)", "desc": "newest first (XREVRANGE)"}

@@ -16,12 +16,12 @@ from dataclasses import dataclass, replace
 from datetime import tzinfo
 from typing import Any
 
-from streams_app.browse import parse_count
+from streams_app.domain.browsing import parse_count
+from streams_app.domain.ids import MAX_PART, StreamId, datetime_to_ms, parse_datetime, parse_stream_id
+from streams_app.domain.names import display_name, validate_city
 from streams_app.errors import BadInput, NotFound
 from streams_app.gateway.groups import ConsumerInfo, GroupInfo, GroupStore, PendingEntry
 from streams_app.gateway.heartbeats import HeartbeatStore, WorkerHeartbeat
-from streams_app.stream_ids import MAX_PART, StreamId, datetime_to_ms, parse_datetime, parse_stream_id
-from streams_app.stream_names import display_name, validate_city
 
 PENDING_PAGE_SIZE = 50
 MAX_PENDING_PAGE_SIZE = 1000

@@ -10,15 +10,13 @@ from __future__ import annotations
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 
-from streams_app.dead_letters import (
+from streams_app.domain.dead_letters import (
     DeadLetterEntry,
     dead_letters_page,
     dead_letters_redrive,
     parse_dead_letters_request,
 )
-from streams_app.gateway.groups import ConsumerInfo, GroupInfo, PendingEntry
-from streams_app.gateway.heartbeats import WorkerHeartbeat
-from streams_app.groups import (
+from streams_app.domain.groups import (
     consumer_delete,
     find_group,
     group_consumers,
@@ -32,10 +30,12 @@ from streams_app.groups import (
     pending_page,
     workers_overview,
 )
-from streams_app.stores import group_store, heartbeat_store, stream_store
-from streams_app.stream_names import display_name, name_from_token
-from streams_app.views.api import api_view, json_body
-from streams_app.views.links import page_url
+from streams_app.domain.names import display_name, name_from_token
+from streams_app.gateway.groups import ConsumerInfo, GroupInfo, PendingEntry
+from streams_app.gateway.heartbeats import WorkerHeartbeat
+from streams_app.gateway.stores import group_store, heartbeat_store, stream_store
+from streams_app.web.api import api_view, json_body
+from streams_app.web.links import page_url
 
 
 def group_json(info: GroupInfo) -> dict:

@@ -12,12 +12,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 
+from streams_app.domain.ids import StreamId, datetime_to_ms, parse_new_entry_id
+from streams_app.domain.names import validate_city
+from streams_app.domain.readings import HUMIDITY_RANGE, TEMPERATURE_RANGE, parse_measurement
+from streams_app.domain.weather import SECONDS_PER_DAY, simulated_weather
 from streams_app.errors import BadInput, Conflict
 from streams_app.gateway import EntryBatch, StreamStore
-from streams_app.readings import HUMIDITY_RANGE, TEMPERATURE_RANGE, parse_measurement
-from streams_app.stream_ids import StreamId, datetime_to_ms, parse_new_entry_id
-from streams_app.stream_names import validate_city
-from streams_app.weather import SECONDS_PER_DAY, simulated_weather
 
 Progress = Callable[[int, int], None]
 MAX_COUNT = 100_000_000

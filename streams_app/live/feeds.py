@@ -19,11 +19,11 @@ from typing import Any
 
 from django.conf import settings
 
+from streams_app.domain.ids import StreamId
+from streams_app.domain.names import display_name, url_token
 from streams_app.errors import RedisUnavailable
 from streams_app.gateway.live_io import LiveReader, connect_async, processed_entries
 from streams_app.gateway.types import Entry
-from streams_app.stream_ids import StreamId
-from streams_app.stream_names import display_name, url_token
 
 logger = logging.getLogger("streams_app.live")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
-from streams_app.middleware import is_api_request
+from streams_app.web.middleware import is_api_request
 
 
 def _answer(request: HttpRequest, status: int, message: str) -> HttpResponse:

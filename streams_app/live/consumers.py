@@ -1,5 +1,5 @@
 """Channels WebSocket consumers for the live pages: check the user, send a snapshot read
-from Redis, then relay the messages of a shared feed (see live.py)."""
+from Redis, then relay the messages of a shared feed (see feeds.py)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ import logging
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from streams_app import live
+from streams_app.domain.ids import StreamId
+from streams_app.domain.names import name_from_token
 from streams_app.errors import DomainError, RedisUnavailable
-from streams_app.job_tracking import job_group, job_status
-from streams_app.live import Message, Outgoing, Subscription, entry_json
-from streams_app.stream_ids import StreamId
-from streams_app.stream_names import name_from_token
+from streams_app.jobs.progress import job_group, job_status
+from streams_app.live import feeds
+from streams_app.live.feeds import Message, Outgoing, Subscription, entry_json
 
 logger = logging.getLogger("streams_app.live")
 
@@ -46,7 +46,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             return
         await self.accept()
         key, make = self.feed()
-        self.subscription = await live.registry().subscribe(key, make)
+        self.subscription = await feeds.registry().subscribe(key, make)
         await self.send_snapshot()
         self.pump = asyncio.get_running_loop().create_task(self.relay())
 
@@ -84,7 +84,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     # Subclasses say what they watch.
     def parse_route(self) -> None: ...
 
-    def feed(self) -> tuple[tuple, live.Callable]:
+    def feed(self) -> tuple[tuple, feeds.Callable]:
         raise NotImplementedError
 
     async def snapshot(self) -> Message:
@@ -102,10 +102,10 @@ class StreamTailConsumer(LiveConsumer):
         self.last_sent: StreamId | None = None
 
     def feed(self):
-        return live.tail_feed(self.stream)
+        return feeds.tail_feed(self.stream)
 
     async def snapshot(self) -> Message:
-        reader = live.registry().reader_for_snapshots()
+        reader = feeds.registry().reader_for_snapshots()
         entries = await reader.latest(self.stream, TAIL_SNAPSHOT)
         if entries:
             self.last_sent = entries[-1].stream_id
@@ -134,18 +134,18 @@ class GroupConsumer(LiveConsumer):
         self.group = name_from_token(kwargs["group"])
 
     def feed(self):
-        return live.group_feed(self.stream, self.group)
+        return feeds.group_feed(self.stream, self.group)
 
     async def snapshot(self) -> Message:
-        reader = live.registry().reader_for_snapshots()
-        counts = await live.group_counts(reader, self.stream, self.group)
+        reader = feeds.registry().reader_for_snapshots()
+        counts = await feeds.group_counts(reader, self.stream, self.group)
         recent = await reader.recent_processed(self.group, 20)
-        return {**counts, "type": "group_snapshot", "processed": live.processed_message(recent, stream=self.stream)}
+        return {**counts, "type": "group_snapshot", "processed": feeds.processed_message(recent, stream=self.stream)}
 
 
 class DashboardConsumer(LiveConsumer):
     def feed(self):
-        return live.dashboard_feed()
+        return feeds.dashboard_feed()
 
     async def snapshot(self) -> Message:
         assert self.subscription is not None

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from streams_app.domain.ids import parse_new_entry_id
+from streams_app.domain.names import validate_city
 from streams_app.errors import BadInput
 from streams_app.gateway import StreamStore
-from streams_app.stream_ids import parse_new_entry_id
-from streams_app.stream_names import validate_city
 
 TEMPERATURE_RANGE = (Decimal(-90), Decimal(60))
 HUMIDITY_RANGE = (Decimal(0), Decimal(100))

@@ -11,13 +11,13 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from streams_app import jobs
 from streams_app.errors import DomainError
-from streams_app.forms import ExportForm, SimulateDayForm, TrimForm, add_domain_error
 from streams_app.gateway.retention import RetentionStore
-from streams_app.job_launch import export_job_start, simulate_day_job_start, trim_job_start
-from streams_app.job_tracking import job_status, recent_jobs
-from streams_app.stores import redis_client, stream_store
+from streams_app.gateway.stores import redis_client, stream_store
+from streams_app.jobs import tasks
+from streams_app.jobs.launch import export_job_start, simulate_day_job_start, trim_job_start
+from streams_app.jobs.progress import job_status, recent_jobs
+from streams_app.web.forms import ExportForm, SimulateDayForm, TrimForm, add_domain_error
 
 
 def job_forms(request: HttpRequest, **bound) -> dict:
@@ -125,7 +125,7 @@ def job_download(request: HttpRequest, job_id: str) -> HttpResponse:
     status = job_status(job_id)
     if not status.download or (status.user_id != request.user.pk and not request.user.is_staff):
         raise Http404("No download for this job.")
-    path = jobs.export_dir() / Path(status.download).name
+    path = tasks.export_dir() / Path(status.download).name
     if not path.exists():
         raise Http404("The export file is gone.")
     return FileResponse(path.open("rb"), as_attachment=True, filename=path.name)

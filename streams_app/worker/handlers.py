@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import math
 
+from streams_app.domain.ids import StreamId
 from streams_app.gateway.stats import MinuteAggregate, StatsStore
-from streams_app.stream_ids import StreamId
-from streams_app.worker import Message
+from streams_app.worker.loop import Message
 
 
 def noop(message: Message) -> None:

@@ -6,11 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import tzinfo
 
+from streams_app.domain.ids import StreamId, parse_lower_bound
+from streams_app.domain.names import display_name
 from streams_app.errors import BadInput, Conflict
 from streams_app.gateway import StreamStore
 from streams_app.gateway.retention import RetentionStore
-from streams_app.stream_ids import StreamId, parse_lower_bound
-from streams_app.stream_names import display_name
 
 STRATEGIES = {
     "maxlen": "keep the newest N entries (MAXLEN)",

@@ -5,21 +5,21 @@ from __future__ import annotations
 
 from datetime import date, tzinfo
 
-from streams_app import jobs
-from streams_app.exports import FORMATS, plan_export
+from streams_app.domain.exports import FORMATS, plan_export
+from streams_app.domain.names import display_name
+from streams_app.domain.producer import simulated_day_start
+from streams_app.domain.retention import plan_trim, require_confirmation
 from streams_app.gateway import StreamStore
 from streams_app.gateway.retention import RetentionStore
-from streams_app.job_tracking import job_start
-from streams_app.producer import simulated_day_start
-from streams_app.retention import plan_trim, require_confirmation
-from streams_app.stream_names import display_name
+from streams_app.jobs import tasks
+from streams_app.jobs.progress import job_start
 
 
 def simulate_day_job_start(*, store: StreamStore, city: str, day: date, tz: tzinfo, user_id: int | None) -> str:
     start = simulated_day_start(store=store, city=city, day=day, tz=tz)
     return job_start(
         kind="simulate",
-        func=jobs.simulate_day,
+        func=tasks.simulate_day,
         kwargs={"city": city, "start": start.isoformat()},
         title=f"Simulate {day.isoformat()} for {city}",
         user_id=user_id,
@@ -32,7 +32,7 @@ def export_job_start(
     plan = plan_export(store=store, stream=stream, start=start, end=end, fmt=fmt, tz=tz)
     return job_start(
         kind="export",
-        func=jobs.export_stream,
+        func=tasks.export_stream,
         kwargs={"stream": plan.stream, "start": plan.start, "end": plan.end, "fmt": plan.fmt},
         title=f"Export {display_name(plan.stream)} {plan.start} … {plan.end} as {FORMATS[plan.fmt]}",
         user_id=user_id,
@@ -64,7 +64,7 @@ def trim_job_start(
     require_confirmation(plan, confirm_pending=confirm_pending)
     return job_start(
         kind="trim",
-        func=jobs.trim,
+        func=tasks.trim,
         kwargs={
             "stream": plan.stream,
             "strategy": plan.strategy,

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import UTC, tzinfo
 from pathlib import Path
 
+from streams_app.domain.ids import StreamId, parse_lower_bound, parse_upper_bound
 from streams_app.errors import BadInput
 from streams_app.gateway import RangeQuery, StreamStore
-from streams_app.stream_ids import StreamId, parse_lower_bound, parse_upper_bound
 
 FORMATS = {"csv": "CSV", "jsonl": "JSON lines"}
 PAGE = 5000

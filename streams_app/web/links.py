@@ -8,7 +8,7 @@ from django.http import HttpRequest
 from django.utils.encoding import escape_uri_path
 from django.utils.http import urlencode
 
-from streams_app.browse import RangeRequest
+from streams_app.domain.browsing import RangeRequest
 
 
 def page_url(request: HttpRequest, changes: Mapping[str, object | None], *, absolute: bool = False) -> str:

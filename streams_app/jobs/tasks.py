@@ -10,14 +10,14 @@ from django.conf import settings
 from django.utils import timezone
 from rq import get_current_job
 
+from streams_app.domain.exports import FORMATS, export_range, plan_export
+from streams_app.domain.producer import plan_produce, produce
+from streams_app.domain.retention import plan_trim, trim_stream
+from streams_app.domain.weather import SECONDS_PER_DAY
 from streams_app.errors import DomainError
-from streams_app.exports import FORMATS, export_range, plan_export
 from streams_app.gateway.retention import RetentionStore
-from streams_app.job_tracking import JobProgress
-from streams_app.producer import plan_produce, produce
-from streams_app.retention import plan_trim, trim_stream
-from streams_app.stores import redis_client, stream_store
-from streams_app.weather import SECONDS_PER_DAY
+from streams_app.gateway.stores import redis_client, stream_store
+from streams_app.jobs.progress import JobProgress
 
 EXPORT_DIR_NAME = "exports"
 

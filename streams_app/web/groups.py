@@ -15,10 +15,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
-from streams_app.dead_letters import dead_letters_page, dead_letters_redrive, parse_dead_letters_request
-from streams_app.errors import BadInput, DomainError, NotFound, RedisUnavailable
-from streams_app.forms import add_domain_error
-from streams_app.groups import (
+from streams_app.domain.dead_letters import dead_letters_page, dead_letters_redrive, parse_dead_letters_request
+from streams_app.domain.groups import (
     START_HELP,
     consumer_delete,
     find_group,
@@ -33,9 +31,11 @@ from streams_app.groups import (
     pending_page,
     workers_overview,
 )
-from streams_app.stores import group_store, heartbeat_store, stream_store
-from streams_app.stream_names import display_name, name_from_token, url_token
-from streams_app.views.links import page_url
+from streams_app.domain.names import display_name, name_from_token, url_token
+from streams_app.errors import BadInput, DomainError, NotFound, RedisUnavailable
+from streams_app.gateway.stores import group_store, heartbeat_store, stream_store
+from streams_app.web.forms import add_domain_error
+from streams_app.web.links import page_url
 
 
 class GroupCreateForm(forms.Form):

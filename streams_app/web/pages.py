@@ -10,16 +10,16 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from streams_app.browse import entries_page, parse_range_request
-from streams_app.catalog import parse_scan_cursor, streams_page
-from streams_app.charts import readings_chart
 from streams_app.conf import app_settings
+from streams_app.domain.browsing import entries_page, parse_range_request
+from streams_app.domain.catalog import parse_scan_cursor, streams_page
+from streams_app.domain.charts import readings_chart
+from streams_app.domain.ids import parse_stream_id
+from streams_app.domain.names import display_name, name_from_token, url_token
 from streams_app.errors import BadInput, DomainError
-from streams_app.forms import RangeForm, ReadingForm, add_domain_error, reading_form_submit
-from streams_app.stores import stats_store, stream_store
-from streams_app.stream_ids import parse_stream_id
-from streams_app.stream_names import display_name, name_from_token, url_token
-from streams_app.views.links import page_url, range_url
+from streams_app.gateway.stores import stats_store, stream_store
+from streams_app.web.forms import RangeForm, ReadingForm, add_domain_error, reading_form_submit
+from streams_app.web.links import page_url, range_url
 
 
 @login_required

@@ -13,14 +13,14 @@ from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import Any
 
-from streams_app.browse import RangeRequest, entries_page, parse_count
 from streams_app.conf import app_settings
+from streams_app.domain.browsing import RangeRequest, entries_page, parse_count
+from streams_app.domain.groups import parse_ids
+from streams_app.domain.ids import StreamId, parse_stream_id
+from streams_app.domain.names import display_name
 from streams_app.errors import BadInput, Conflict, NotFound
 from streams_app.gateway import Entry, RangeQuery, StreamStore
 from streams_app.gateway.groups import GroupStore, dead_letter_fields
-from streams_app.groups import parse_ids
-from streams_app.stream_ids import StreamId, parse_stream_id
-from streams_app.stream_names import display_name
 
 DEAD_LETTERS_PAGE_SIZE = 50
 MAX_DEAD_LETTERS_PAGE_SIZE = 1000

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from streams_app import consumers
+from streams_app.live import consumers
 
 websocket_urlpatterns = [
     path("ws/streams/<str:token>/tail/", consumers.StreamTailConsumer.as_asgi()),
