@@ -29,7 +29,7 @@ if str(ROOT) not in sys.path:
 
 import redis  # noqa: E402
 
-from tests.redis_server import RedisServer, free_port  # noqa: E402
+from tests.support.redis_server import RedisServer, free_port  # noqa: E402
 
 # The benchmark-only packages, pinned to the versions the figures were measured with.
 # They are not in requirements.txt: the app does not need them.

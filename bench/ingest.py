@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 
 import redis  # noqa: E402
 
-from tests.redis_server import RedisServer  # noqa: E402
+from tests.support.redis_server import RedisServer  # noqa: E402
 
 COUNT = 86_400
 CITY = "chennai"

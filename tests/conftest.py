@@ -8,16 +8,15 @@ import os
 import pytest
 import redis as redis_py
 
-from tests.redis_server import RedisServer
+from tests.support.redis_server import RedisServer
 
 _server: RedisServer | None = None
+ROOMS = {"unit", "doors", "system"}
 
 
 def pytest_configure(config: pytest.Config) -> None:
     """Start the suite's own redis-server and point every setting (and child process) at it."""
     global _server
-    if hasattr(config, "workerinput"):  # pragma: no cover - xdist workers share nothing
-        pass
     _server = RedisServer().start()
     os.environ["REDIS_URL"] = _server.url
     from django.conf import settings
@@ -30,6 +29,14 @@ def pytest_configure(config: pytest.Config) -> None:
         setattr(settings, name, value)
     # Tests create many users: a fast hasher keeps the suite quick (never used outside tests).
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Each test is marked with its room (unit, doors, system), so a lane is a marker expression."""
+    for item in items:
+        room = item.path.relative_to(config.rootpath / "tests").parts[0]
+        if room in ROOMS:
+            item.add_marker(room)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -112,7 +119,7 @@ def pytest_runtest_makereport(item, call):
 
 @pytest.fixture(scope="session")
 def live_app(redis_server):
-    from tests.live_server import LiveApp
+    from tests.support.live_server import LiveApp
 
     app = LiveApp(redis_server.url).start()
     yield app
@@ -170,7 +177,7 @@ def anonymous_page(browser, live_app, redis_client, request):
 @pytest.fixture
 def page(anonymous_page):
     """A browser page logged in as a regular user."""
-    from tests.live_server import PASSWORD, USERNAME
+    from tests.support.live_server import PASSWORD, USERNAME
 
     anonymous_page.goto("/accounts/login/")
     anonymous_page.fill("#id_username", USERNAME)

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.workers import WorkerProcess, pending_count
+from tests.support.workers import WorkerProcess, pending_count
 
 pytestmark = pytest.mark.browser
 

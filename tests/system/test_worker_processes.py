@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.workers import WorkerProcess, ledger, pending_count, processed_count, wait_until
+from tests.support.workers import WorkerProcess, ledger, pending_count, processed_count, wait_until
 
 pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=False)]
 

@@ -12,9 +12,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-from tests.redis_server import free_port
+from tests.support.redis_server import free_port
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 USERNAME, PASSWORD = "tester", "a-long-browser-password"
 
 

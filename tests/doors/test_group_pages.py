@@ -14,7 +14,7 @@ from django.test import Client
 
 from streams_app.domain.names import key_bytes, url_token
 from streams_app.gateway.worker_io import BatchOutcome, DeadLetter, WorkerIO, heartbeat_key
-from tests.redis_server import free_port
+from tests.support.redis_server import free_port
 
 STREAM = "chennai"
 

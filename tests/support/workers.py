@@ -15,9 +15,10 @@ from pathlib import Path
 
 import redis
 
-from tests.worker_handlers import PROCESSED_KEY
+from tests.support.worker_handlers import PROCESSED_KEY
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
+RECORD_HANDLER = "tests.support.worker_handlers.record"
 
 
 def wait_until(predicate: Callable[[], object], *, timeout: float = 30.0, what: str = "condition") -> object:
@@ -34,7 +35,9 @@ def wait_until(predicate: Callable[[], object], *, timeout: float = 30.0, what: 
 class WorkerProcess:
     """`manage.py run_consumer NAME ...` in a subprocess, its output kept in a file."""
 
-    def __init__(self, name: str, *args: str, redis_url: str, handler: str = "tests.worker_handlers.record") -> None:
+    def __init__(
+        self, name: str, *args: str, redis_url: str, handler: str = "tests.support.worker_handlers.record"
+    ) -> None:
         self.name = name
         self.log_path = Path(tempfile.mkstemp(prefix=f"worker-{name}-", suffix=".log")[1])
         self._log = self.log_path.open("wb")

@@ -10,7 +10,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.test import Client
 
-from tests.redis_server import free_port
+from tests.support.redis_server import free_port
 
 
 @pytest.fixture
