@@ -461,7 +461,7 @@ class InProcess:
         self.serial = 0
 
     def run(self, *, split: bool = False, profiler: cProfile.Profile | None = None) -> dict:
-        from streams_app.gateway import connect
+        from streams_app.gateway.clients import connect
         from streams_app.gateway.worker_io import WorkerIO
         from streams_app.worker.handlers import noop
         from streams_app.worker.loop import Worker, WorkerConfig
@@ -527,7 +527,7 @@ def raw_loop(bench: Bench) -> tuple[float, float, int]:
     """The worker's Redis traffic without the worker: pipelined XACK of the last batch +
     XREADGROUP COUNT 100 with redis-py (replies parsed as redis-py does), and, timed apart,
     decoding the rows into Delivery objects as WorkerIO does."""
-    from streams_app.gateway import connect
+    from streams_app.gateway.clients import connect
     from streams_app.gateway.worker_io import _deliveries
 
     client = connect(bench.server.url)

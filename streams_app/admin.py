@@ -11,6 +11,7 @@ from django.shortcuts import render
 from django.urls import path, reverse
 from django.utils import timezone
 
+from streams_app.conf import app_settings
 from streams_app.domain.catalog import streams_page
 from streams_app.domain.groups import START_HELP, group_create, group_overview
 from streams_app.domain.names import url_token
@@ -96,7 +97,7 @@ class ReadingAdmin(admin.ModelAdmin):
             "streams": [],
         }
         try:
-            page = streams_page(store=stream_store(), per_page=100)
+            page = streams_page(store=stream_store(), per_page=app_settings().streams_per_page)
             context["streams"] = [(summary, url_token(summary.name)) for summary in page.streams]
         except DomainError as error:
             context["error"] = error.message
@@ -127,7 +128,7 @@ class ConsumerGroupAdmin(admin.ModelAdmin):
             raise PermissionDenied
         rows, error = [], None
         try:
-            page = streams_page(store=stream_store(), per_page=100)
+            page = streams_page(store=stream_store(), per_page=app_settings().streams_per_page)
             for summary in page.streams:
                 if summary.groups:
                     for group in group_overview(store=group_store(), stream=summary.name):

@@ -1,4 +1,5 @@
-"""App settings with their defaults; read through `app_settings()` so tests may override them."""
+"""Every app setting with its default, in one place; read through `app_settings()` (so tests
+may override them). Nothing else reads the app's settings or repeats a default."""
 
 from __future__ import annotations
 
@@ -10,10 +11,16 @@ from django.core.exceptions import ImproperlyConfigured
 DEFAULTS = {
     "WEATHERSTREAMS_GROUP": "mygroup",
     "WEATHERSTREAMS_CITIES": ["chennai", "coimbatore"],
+    # pages and the API: entries, pending entries and dead letters a page (and the most a page may ask for)
     "WEATHERSTREAMS_PAGE_SIZE": 50,
     "WEATHERSTREAMS_MAX_PAGE_SIZE": 1000,
     "WEATHERSTREAMS_STREAMS_PER_PAGE": 50,
+    "WEATHERSTREAMS_JOBS_PER_PAGE": 20,
     "WEATHERSTREAMS_FIELD_PREVIEW_CHARS": 120,
+    # live pages: rows a tail keeps, rows it starts with, processed entries a group page starts with
+    "WEATHERSTREAMS_LIVE_ROWS": 200,
+    "WEATHERSTREAMS_LIVE_SNAPSHOT_ROWS": 50,
+    "WEATHERSTREAMS_LIVE_PROCESSED_ROWS": 20,
     # run_consumer's defaults (each can be given on the command line too)
     "WEATHERSTREAMS_WORKER_COUNT": 100,
     "WEATHERSTREAMS_WORKER_BLOCK_MS": 2000,
@@ -33,7 +40,11 @@ class AppSettings:
     page_size: int
     max_page_size: int
     streams_per_page: int
+    jobs_per_page: int
     field_preview_chars: int
+    live_rows: int
+    live_snapshot_rows: int
+    live_processed_rows: int
     worker_count: int
     worker_block_ms: int
     worker_claim_idle_ms: int
@@ -47,6 +58,8 @@ def app_settings() -> AppSettings:
     values = {name: getattr(settings, name, default) for name, default in DEFAULTS.items()}
     if not 1 <= values["WEATHERSTREAMS_PAGE_SIZE"] <= values["WEATHERSTREAMS_MAX_PAGE_SIZE"]:
         raise ImproperlyConfigured("WEATHERSTREAMS_PAGE_SIZE must be between 1 and WEATHERSTREAMS_MAX_PAGE_SIZE.")
+    if "{stream}" not in values["WEATHERSTREAMS_DEAD_LETTER_STREAM"]:
+        raise ImproperlyConfigured("WEATHERSTREAMS_DEAD_LETTER_STREAM must contain {stream}.")
     return AppSettings(
         redis_url=settings.REDIS_URL,
         group=values["WEATHERSTREAMS_GROUP"],
@@ -54,7 +67,11 @@ def app_settings() -> AppSettings:
         page_size=values["WEATHERSTREAMS_PAGE_SIZE"],
         max_page_size=values["WEATHERSTREAMS_MAX_PAGE_SIZE"],
         streams_per_page=values["WEATHERSTREAMS_STREAMS_PER_PAGE"],
+        jobs_per_page=values["WEATHERSTREAMS_JOBS_PER_PAGE"],
         field_preview_chars=values["WEATHERSTREAMS_FIELD_PREVIEW_CHARS"],
+        live_rows=values["WEATHERSTREAMS_LIVE_ROWS"],
+        live_snapshot_rows=values["WEATHERSTREAMS_LIVE_SNAPSHOT_ROWS"],
+        live_processed_rows=values["WEATHERSTREAMS_LIVE_PROCESSED_ROWS"],
         worker_count=values["WEATHERSTREAMS_WORKER_COUNT"],
         worker_block_ms=values["WEATHERSTREAMS_WORKER_BLOCK_MS"],
         worker_claim_idle_ms=values["WEATHERSTREAMS_WORKER_CLAIM_IDLE_MS"],

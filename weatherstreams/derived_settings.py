@@ -2,6 +2,8 @@
 
 from typing import Any
 
+from streams_app.gateway.keys import CHANNEL_LAYER_PREFIX
+
 
 def redis_dependent_settings(redis_url: str) -> dict[str, Any]:
     """REDIS_URL and the channel layer and job queues that share it."""
@@ -10,7 +12,7 @@ def redis_dependent_settings(redis_url: str) -> dict[str, Any]:
         "CHANNEL_LAYERS": {
             "default": {
                 "BACKEND": "channels_redis.core.RedisChannelLayer",
-                "CONFIG": {"hosts": [redis_url], "prefix": "weatherstreams:asgi"},
+                "CONFIG": {"hosts": [redis_url], "prefix": CHANNEL_LAYER_PREFIX},
             }
         },
         "RQ_QUEUES": {

@@ -22,9 +22,6 @@ from streams_app.errors import BadInput, Conflict, NotFound
 from streams_app.gateway import Entry, RangeQuery, StreamStore
 from streams_app.gateway.groups import GroupStore, dead_letter_fields
 
-DEAD_LETTERS_PAGE_SIZE = 50
-MAX_DEAD_LETTERS_PAGE_SIZE = 1000
-
 
 @dataclass(frozen=True, slots=True)
 class DeadLetterEntry:
@@ -88,12 +85,13 @@ def dead_letter_entry(entry: Entry, *, stream: str) -> DeadLetterEntry:
 
 def parse_dead_letters_request(params: Mapping[str, Any]) -> RangeRequest:
     """Newest first, `count` a page, continuing after (or before) a dead-letter ID."""
+    settings = app_settings()
     after, before = (params.get("after") or "").strip(), (params.get("before") or "").strip()
     if after and before:
         raise BadInput("Give either after or before, not both.", field="after")
     return RangeRequest(
         order="desc",
-        count=parse_count(params.get("count"), default=DEAD_LETTERS_PAGE_SIZE, maximum=MAX_DEAD_LETTERS_PAGE_SIZE),
+        count=parse_count(params.get("count"), default=settings.page_size, maximum=settings.max_page_size),
         after=str(parse_stream_id(after, field="after")) if after else None,
         before=str(parse_stream_id(before, field="before")) if before else None,
     )

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import tzinfo
 from typing import Any
 
+from streams_app.conf import app_settings
 from streams_app.domain.browsing import parse_count
 from streams_app.domain.ids import MAX_PART, StreamId, datetime_to_ms, parse_datetime, parse_stream_id
 from streams_app.domain.names import display_name, validate_city
@@ -23,8 +24,6 @@ from streams_app.errors import BadInput, NotFound
 from streams_app.gateway.groups import ConsumerInfo, GroupInfo, GroupStore, PendingEntry
 from streams_app.gateway.heartbeats import HeartbeatStore, WorkerHeartbeat
 
-PENDING_PAGE_SIZE = 50
-MAX_PENDING_PAGE_SIZE = 1000
 MAX_IDS = 1000  # IDs one ack, claim or re-drive may name
 MAX_IDLE_MS = 10**15  # about 31,000 years; keeps XPENDING's and XCLAIM's integers in range
 _ID_TEXT = re.compile(r"\d+(?:-\d+)?")
@@ -190,9 +189,9 @@ def consumer_delete(*, store: GroupStore, stream: str, group: str, consumer: Any
 class PendingRequest:
     """Filters and a cursor: the page starts after `after` (the last ID of the page before)."""
 
+    count: int
     consumer: str | None = None
     min_idle_ms: int = 0
-    count: int = PENDING_PAGE_SIZE
     after: str | None = None
 
     def query_params(self) -> dict[str, str]:
@@ -218,6 +217,7 @@ class PendingPage:
 
 def parse_pending_request(params: Mapping[str, Any]) -> PendingRequest:
     """Validate consumer, min_idle, count and after; BadInput names the field."""
+    settings = app_settings()
     consumer = params.get("consumer")
     if consumer is not None and not isinstance(consumer, str):
         raise BadInput("The consumer must be text.", field="consumer")
@@ -225,7 +225,7 @@ def parse_pending_request(params: Mapping[str, Any]) -> PendingRequest:
     return PendingRequest(
         consumer=(consumer or "").strip() or None,
         min_idle_ms=parse_min_idle(params.get("min_idle")),
-        count=parse_count(params.get("count"), default=PENDING_PAGE_SIZE, maximum=MAX_PENDING_PAGE_SIZE),
+        count=parse_count(params.get("count"), default=settings.page_size, maximum=settings.max_page_size),
         after=str(parse_stream_id(after, field="after")) if after else None,
     )
 

@@ -1,6 +1,6 @@
-"""The gateway: the only package that talks to Redis. Everything else speaks in domain terms."""
+"""The gateway: the only package that talks to Redis (clients, keys, error translation and one
+store per concern). Everything else speaks in domain terms."""
 
-from streams_app.gateway.connection import connect, describe_url
 from streams_app.gateway.streams import StreamStore
 from streams_app.gateway.types import Entry, EntryBatch, RangeQuery, ServerMemory, StreamKeysPage, StreamSummary
 
@@ -12,6 +12,4 @@ __all__ = [
     "StreamKeysPage",
     "StreamStore",
     "StreamSummary",
-    "connect",
-    "describe_url",
 ]

@@ -11,7 +11,7 @@ import redis
 from streams_app.domain.ids import StreamId
 from streams_app.domain.names import display_name, key_bytes
 from streams_app.errors import BadInput, Conflict, NotFound
-from streams_app.gateway.connection import redis_call
+from streams_app.gateway.errors import redis_call
 from streams_app.gateway.types import Entry, text
 
 

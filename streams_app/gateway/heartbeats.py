@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 
 import redis
 
-from streams_app.gateway.connection import redis_call
+from streams_app.gateway.errors import redis_call
+from streams_app.gateway.keys import heartbeat_key, workers_index_key
 from streams_app.gateway.types import text
-from streams_app.gateway.worker_io import heartbeat_key, workers_index_key
 
 GONE = "gone"
 

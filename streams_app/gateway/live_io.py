@@ -10,14 +10,9 @@ import redis
 import redis.asyncio as aioredis
 
 from streams_app.domain.names import key_bytes, key_from_bytes
-from streams_app.errors import RedisUnavailable
-from streams_app.gateway.connection import UNAVAILABLE_ERRORS, client_options
+from streams_app.gateway.errors import guarded
+from streams_app.gateway.keys import heartbeat_key, processed_events_key, workers_index_key
 from streams_app.gateway.types import Entry, text
-from streams_app.gateway.worker_io import events_key, heartbeat_key, workers_index_key
-
-
-def connect_async(url: str, *, socket_timeout: float = 10.0) -> aioredis.Redis:
-    return aioredis.Redis.from_url(url, **client_options(socket_timeout=socket_timeout, retries=1))
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,22 +47,16 @@ class LiveReader:
     def __init__(self, client: aioredis.Redis) -> None:
         self.client = client
 
-    async def _guard(self, awaitable):
-        try:
-            return await awaitable
-        except UNAVAILABLE_ERRORS as error:
-            raise RedisUnavailable(f"Redis is unavailable ({error.__class__.__name__}).") from error
-
     async def last_id(self, stream: str) -> str:
         """The ID a tail should continue from: the stream's last ID, or 0-0 if it has none yet."""
-        rows = await self._guard(self.client.xrevrange(key_bytes(stream), count=1))
+        rows = await guarded(self.client.xrevrange(key_bytes(stream), count=1))
         return text(rows[0][0]) if rows else "0-0"
 
     async def latest(self, stream: str, count: int, *, after: str | None = None) -> list[Entry]:
         """The newest `count` entries (after `after`, exclusive), oldest first."""
         low = f"({after}" if after else "-"
         try:
-            rows = await self._guard(self.client.xrevrange(key_bytes(stream), max="+", min=low, count=count))
+            rows = await guarded(self.client.xrevrange(key_bytes(stream), max="+", min=low, count=count))
         except redis.ResponseError:
             return []  # not a stream: the page says so; the tail stays empty
         return [Entry.from_redis(raw_id, fields) for raw_id, fields in reversed(rows)]
@@ -76,7 +65,7 @@ class LiveReader:
         self, positions: dict[str, str], *, count: int, block_ms: int | None
     ) -> list[tuple[str, list[Entry]]]:
         """XREAD BLOCK: entries after each stream's position, as (stream, entries)."""
-        reply = await self._guard(
+        reply = await guarded(
             self.client.xread(
                 {key_bytes(name): position for name, position in positions.items()}, count=count, block=block_ms
             )
@@ -91,7 +80,7 @@ class LiveReader:
         pipe.xinfo_groups(key_bytes(stream))
         pipe.xinfo_consumers(key_bytes(stream), group)
         try:
-            groups, consumers = await self._guard(pipe.execute())
+            groups, consumers = await guarded(pipe.execute())
         except redis.ResponseError:
             return None
         for row in groups:
@@ -111,7 +100,7 @@ class LiveReader:
         for name in streams:
             pipe.xinfo_stream(key_bytes(name))
             pipe.xinfo_groups(key_bytes(name))
-        replies = await self._guard(pipe.execute(raise_on_error=False))
+        replies = await guarded(pipe.execute(raise_on_error=False))
         found = []
         for index, name in enumerate(streams):
             info, groups = replies[2 * index], replies[2 * index + 1]
@@ -144,14 +133,14 @@ class LiveReader:
         names: list[str] = []
         cursor = 0
         for _ in range(10):
-            cursor, keys = await self._guard(self.client.scan(cursor=cursor, count=1000, _type="stream"))
+            cursor, keys = await guarded(self.client.scan(cursor=cursor, count=1000, _type="stream"))
             names.extend(key_from_bytes(key) for key in keys)
             if int(cursor) == 0 or len(names) >= limit:
                 break
         return sorted(set(names))[:limit]
 
     async def workers(self, *, group: str | None = None) -> list[WorkerStatus]:
-        members = await self._guard(self.client.zrange(workers_index_key(), 0, -1, withscores=True))
+        members = await guarded(self.client.zrange(workers_index_key(), 0, -1, withscores=True))
         wanted = []
         for member, score in members:
             member_group, _, name = text(member).partition("\t")
@@ -160,7 +149,7 @@ class LiveReader:
         pipe = self.client.pipeline(transaction=False)
         for member_group, name, _ in wanted:
             pipe.hgetall(heartbeat_key(member_group, name))
-        rows = await self._guard(pipe.execute()) if wanted else []
+        rows = await guarded(pipe.execute()) if wanted else []
         return [
             WorkerStatus(
                 group=member_group,
@@ -174,15 +163,15 @@ class LiveReader:
 
     async def processed_after(self, group: str, position: str, *, count: int, block_ms: int) -> list[Entry]:
         """Processing reports the group's workers published after `position`."""
-        reply = await self._guard(self.client.xread({events_key(group): position}, count=count, block=block_ms))
+        reply = await guarded(self.client.xread({processed_events_key(group): position}, count=count, block=block_ms))
         return [Entry.from_redis(raw_id, fields) for _, rows in reply or [] for raw_id, fields in rows]
 
     async def processed_last_id(self, group: str) -> str:
-        rows = await self._guard(self.client.xrevrange(events_key(group), count=1))
+        rows = await guarded(self.client.xrevrange(processed_events_key(group), count=1))
         return text(rows[0][0]) if rows else "0-0"
 
     async def recent_processed(self, group: str, count: int) -> list[Entry]:
-        rows = await self._guard(self.client.xrevrange(events_key(group), count=count))
+        rows = await guarded(self.client.xrevrange(processed_events_key(group), count=count))
         return [Entry.from_redis(raw_id, fields) for raw_id, fields in reversed(rows)]
 
 

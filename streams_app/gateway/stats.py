@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import redis
 
 from streams_app.domain.names import key_bytes
-from streams_app.gateway.connection import redis_call
+from streams_app.gateway.errors import redis_call
+from streams_app.gateway.keys import stats_index_key, stats_key
 from streams_app.gateway.types import text
 
 STATS_TTL_SECONDS = 7 * 24 * 3600
@@ -67,14 +68,6 @@ class MinuteStats:
     humidity_mean: float
     humidity_min: float
     humidity_max: float
-
-
-def stats_key(city: str, minute: int) -> str:
-    return f"weatherstreams:stats:{city}:{minute}"
-
-
-def stats_index_key(city: str) -> str:
-    return f"weatherstreams:stats:{city}"
 
 
 class StatsStore:

@@ -1,41 +1,30 @@
-"""The gateway objects of this Django process, on settings.REDIS_URL (one client pool per URL)."""
+"""The stores of this process, on the app's Redis: what doors and jobs reach Redis through."""
 
 from __future__ import annotations
 
-import functools
-from typing import TYPE_CHECKING
-
-from django.conf import settings
-
-from streams_app.gateway import StreamStore, connect
+from streams_app.gateway.clients import app_client
 from streams_app.gateway.groups import GroupStore
 from streams_app.gateway.heartbeats import HeartbeatStore
+from streams_app.gateway.retention import RetentionStore
 from streams_app.gateway.stats import StatsStore
-
-if TYPE_CHECKING:
-    from redis import Redis
-
-
-@functools.cache
-def _client_for(url: str) -> Redis:
-    return connect(url)
-
-
-def redis_client() -> Redis:
-    return _client_for(settings.REDIS_URL)
+from streams_app.gateway.streams import StreamStore
 
 
 def stream_store() -> StreamStore:
-    return StreamStore(redis_client())
+    return StreamStore(app_client())
 
 
 def group_store() -> GroupStore:
-    return GroupStore(redis_client())
+    return GroupStore(app_client())
 
 
 def stats_store() -> StatsStore:
-    return StatsStore(redis_client())
+    return StatsStore(app_client())
 
 
 def heartbeat_store() -> HeartbeatStore:
-    return HeartbeatStore(redis_client())
+    return HeartbeatStore(app_client())
+
+
+def retention_store() -> RetentionStore:
+    return RetentionStore(app_client())

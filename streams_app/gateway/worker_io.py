@@ -11,35 +11,19 @@ import redis
 
 from streams_app.domain.names import key_bytes, key_from_bytes
 from streams_app.errors import NotFound
-from streams_app.gateway.connection import redis_call
+from streams_app.gateway.errors import redis_call
+from streams_app.gateway.keys import (
+    errors_key,
+    heartbeat_key,
+    name_lock_key,
+    processed_events_key,
+    workers_index_key,
+)
 from streams_app.gateway.types import text
 
-KEY_PREFIX = "weatherstreams"
 EVENTS_MAXLEN = 2000
 ERRORS_TTL_SECONDS = 7 * 24 * 3600
 WORKER_MEMORY_SECONDS = 24 * 3600
-
-
-def heartbeat_key(group: str, name: str) -> str:
-    return f"{KEY_PREFIX}:worker:{group}:{name}"
-
-
-def workers_index_key() -> str:
-    return f"{KEY_PREFIX}:workers"
-
-
-def lock_key(group: str, name: str) -> str:
-    return f"{KEY_PREFIX}:lock:{group}:{name}"
-
-
-def events_key(group: str) -> str:
-    """A capped stream of what the group's workers processed, for the live pages."""
-    return f"{KEY_PREFIX}:processed:{group}"
-
-
-def errors_key(stream: str, group: str) -> str:
-    """The last handler error per pending entry, so whoever dead-letters it can say why."""
-    return f"{KEY_PREFIX}:errors:{group}:{stream}"
 
 
 @dataclass(slots=True)
@@ -266,7 +250,7 @@ class WorkerIO:
             pipe.expire(errors_key(stream, group), ERRORS_TTL_SECONDS)
         if outcome.events_total or outcome.failed_total:
             pipe.xadd(
-                events_key(group),
+                processed_events_key(group),
                 {
                     "consumer": consumer,
                     "processed": str(outcome.events_total),
@@ -317,7 +301,7 @@ class WorkerIO:
         pipe.zadd(workers_index_key(), {f"{group}\t{name}": float(status["last_seen"])})
         # Forget workers not seen for a day, so the index stays small.
         pipe.zremrangebyscore(workers_index_key(), "-inf", float(status["last_seen"]) - WORKER_MEMORY_SECONDS)
-        self._hold_lock(keys=[lock_key(group, name)], args=[lock_token, lock_ttl_ms], client=pipe)
+        self._hold_lock(keys=[name_lock_key(group, name)], args=[lock_token, lock_ttl_ms], client=pipe)
         return bool(pipe.execute()[-1])
 
     @redis_call
@@ -327,7 +311,7 @@ class WorkerIO:
         pipe = self.client.pipeline(transaction=False)
         pipe.hset(key, mapping=dict(status))
         pipe.pexpire(key, 60_000)
-        self._release_lock(keys=[lock_key(group, name)], args=[lock_token], client=pipe)
+        self._release_lock(keys=[name_lock_key(group, name)], args=[lock_token], client=pipe)
         pipe.execute()
 
     def reset(self) -> None:

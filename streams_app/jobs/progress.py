@@ -1,27 +1,21 @@
-"""Background jobs as the pages see them: starting one (django-rq), its progress (kept in
-the job's meta and pushed over the channel layer), and its status."""
+"""Background jobs as the pages see them: starting one, its status, and its progress (kept in
+the job's meta and pushed to open pages over the channel layer)."""
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import django_rq
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from rq.exceptions import NoSuchJobError
-from rq.job import Job
 
-from streams_app.errors import NotFound, RedisUnavailable
-from streams_app.gateway.connection import UNAVAILABLE_ERRORS
+from streams_app.gateway.job_queue import JobRecord, RunningJob, job_enqueue, job_record, recent_job_records
 
 logger = logging.getLogger("streams_app.jobs")
 
-QUEUE = "default"
-JOB_INDEX_KEY = "weatherstreams:jobs"
-KINDS = {"simulate": "Simulate a day", "export": "Export a range", "trim": "Trim a stream"}
 PUSH_EVERY_SECONDS = 0.2
 
 
@@ -43,7 +37,6 @@ class JobStatus:
     error: str
     user_id: int | None
     download: str | None
-    enqueued_at: float | None
 
     @property
     def percent(self) -> int:
@@ -66,100 +59,60 @@ class JobStatus:
             "download": self.download,
         }
 
-
-def _queue():
-    return django_rq.get_queue(QUEUE)
-
-
-def job_start(*, kind: str, func, kwargs: dict[str, Any], title: str, user_id: int | None) -> str:
-    """Enqueue a job and remember it for the jobs page."""
-    try:
-        queue = _queue()
-        job = queue.enqueue_call(
-            func,
-            kwargs=kwargs,
-            timeout=3600,
-            result_ttl=7 * 24 * 3600,
-            failure_ttl=7 * 24 * 3600,
-            description=title,
-            meta={
-                "kind": kind,
-                "title": title,
-                "user_id": user_id,
-                "done": 0,
-                "total": None,
-                "fraction": 0.0,
-                "message": "waiting for the job worker",
-                "error": "",
-            },
+    @classmethod
+    def of(cls, record: JobRecord) -> JobStatus:
+        meta = record.meta
+        error = meta.get("error") or ""
+        if record.state == "failed" and not error:
+            error = record.failure or "The job failed."
+        return cls(
+            id=record.id,
+            kind=meta.get("kind", ""),
+            title=meta.get("title", record.description),
+            state=record.state,
+            done=int(meta.get("done") or 0),
+            total=meta.get("total"),
+            fraction=1.0 if record.state == "finished" else float(meta.get("fraction") or 0.0),
+            message=meta.get("message", ""),
+            error=error,
+            user_id=meta.get("user_id"),
+            download=meta.get("download"),
         )
-        queue.connection.zadd(JOB_INDEX_KEY, {job.id: time.time()})
-        queue.connection.zremrangebyrank(JOB_INDEX_KEY, 0, -501)
-    except UNAVAILABLE_ERRORS as error:
-        raise RedisUnavailable(
-            f"Redis is unavailable ({error.__class__.__name__}): the job was not started."
-        ) from error
-    return job.id
 
 
-def job_status(job_id: str) -> JobStatus:
-    try:
-        job = Job.fetch(job_id, connection=_queue().connection)
-    except NoSuchJobError:
-        raise NotFound("There is no such job (finished jobs are kept for a week).") from None
-    except UNAVAILABLE_ERRORS as error:
-        raise RedisUnavailable(f"Redis is unavailable ({error.__class__.__name__}).") from error
-    return _status_of(job)
-
-
-def recent_jobs(limit: int = 20) -> list[JobStatus]:
-    try:
-        connection = _queue().connection
-        ids = [raw.decode() for raw in connection.zrevrange(JOB_INDEX_KEY, 0, limit - 1)]
-        jobs = Job.fetch_many(ids, connection=connection) if ids else []
-    except UNAVAILABLE_ERRORS as error:
-        raise RedisUnavailable(f"Redis is unavailable ({error.__class__.__name__}).") from error
-    return [_status_of(job) for job in jobs if job is not None]
-
-
-def _status_of(job: Job) -> JobStatus:
-    meta = job.meta or {}
-    raw_state = job.get_status(refresh=False)
-    state = str(getattr(raw_state, "value", raw_state) or "unknown")
-    error = meta.get("error") or ""
-    if state == "failed" and not error:
-        error = _last_line(job)
-    fraction = 1.0 if state == "finished" else float(meta.get("fraction") or 0.0)
-    return JobStatus(
-        id=job.id,
-        kind=meta.get("kind", ""),
-        title=meta.get("title", job.description or job.id),
-        state=state,
-        done=int(meta.get("done") or 0),
-        total=meta.get("total"),
-        fraction=fraction,
-        message=meta.get("message", ""),
-        error=error,
-        user_id=meta.get("user_id"),
-        download=meta.get("download"),
-        enqueued_at=job.enqueued_at.timestamp() if job.enqueued_at else None,
+def job_start(*, kind: str, func: Callable[..., Any], kwargs: dict[str, Any], title: str, user_id: int | None) -> str:
+    """Enqueue a job and remember it for the jobs page; returns its ID."""
+    return job_enqueue(
+        func,
+        kwargs=kwargs,
+        description=title,
+        meta={
+            "kind": kind,
+            "title": title,
+            "user_id": user_id,
+            "done": 0,
+            "total": None,
+            "fraction": 0.0,
+            "message": "waiting for the job worker",
+            "error": "",
+        },
     )
 
 
-def _last_line(job: Job) -> str:
-    try:
-        info = job.latest_result().exc_string if job.latest_result() else ""
-    except Exception:
-        info = ""
-    lines = [line for line in (info or "").strip().splitlines() if line.strip()]
-    return lines[-1] if lines else "The job failed."
+def job_status(job_id: str) -> JobStatus:
+    """A job's status; NotFound when it is gone."""
+    return JobStatus.of(job_record(job_id))
+
+
+def recent_jobs(limit: int) -> list[JobStatus]:
+    return [JobStatus.of(record) for record in recent_job_records(limit)]
 
 
 class JobProgress:
     """Progress of the running job: saved in its meta (what a page reads on connect)
     and pushed to open pages at most five times a second."""
 
-    def __init__(self, job: Job | None) -> None:
+    def __init__(self, job: RunningJob | None) -> None:
         self.job = job
         self.last_push = 0.0
         self.layer = get_channel_layer()
@@ -171,30 +124,25 @@ class JobProgress:
         if not force and now - self.last_push < PUSH_EVERY_SECONDS:
             return
         self.last_push = now
-        self.job.meta.update(
-            {"done": done, "total": total, "fraction": max(0.0, min(1.0, fraction)), "message": message}
-        )
-        self.job.save_meta()
+        self.job.save_meta({"done": done, "total": total, "fraction": max(0.0, min(1.0, fraction)), "message": message})
         self.push()
 
     def fail(self, message: str) -> None:
         if self.job is None:
             return
-        self.job.meta.update({"error": message, "message": "failed"})
-        self.job.save_meta()
+        self.job.save_meta({"error": message, "message": "failed"})
         self.push(state="failed")
 
     def finish(self, *, message: str, download: str | None = None) -> None:
         if self.job is None:
             return
-        self.job.meta.update({"fraction": 1.0, "message": message, "download": download})
-        self.job.save_meta()
+        self.job.save_meta({"fraction": 1.0, "message": message, "download": download})
         self.push(state="finished")
 
     def push(self, state: str | None = None) -> None:
         if self.layer is None or self.job is None:
             return
-        status = _status_of(self.job).as_message()
+        status = JobStatus.of(self.job.record()).as_message()
         if state:
             status["state"] = state
             if state == "finished":

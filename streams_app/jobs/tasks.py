@@ -8,15 +8,14 @@ from pathlib import Path
 
 from django.conf import settings
 from django.utils import timezone
-from rq import get_current_job
 
 from streams_app.domain.exports import FORMATS, export_range, plan_export
 from streams_app.domain.producer import plan_produce, produce
 from streams_app.domain.retention import plan_trim, trim_stream
 from streams_app.domain.weather import SECONDS_PER_DAY
 from streams_app.errors import DomainError
-from streams_app.gateway.retention import RetentionStore
-from streams_app.gateway.stores import redis_client, stream_store
+from streams_app.gateway.job_queue import running_job
+from streams_app.gateway.stores import retention_store, stream_store
 from streams_app.jobs.progress import JobProgress
 
 EXPORT_DIR_NAME = "exports"
@@ -36,7 +35,7 @@ def _run(progress: JobProgress, work):
 
 def simulate_day(*, city: str, start: str) -> dict:
     """86,400 one-per-second readings from `start` (ISO date-time) with a plausible daily curve."""
-    progress = JobProgress(get_current_job())
+    progress = JobProgress(running_job())
 
     def work() -> dict:
         plan = plan_produce(city=city, count=SECONDS_PER_DAY, start=datetime.fromisoformat(start))
@@ -56,13 +55,12 @@ def simulate_day(*, city: str, start: str) -> dict:
 
 
 def export_stream(*, stream: str, start: str, end: str, fmt: str) -> dict:
-    progress = JobProgress(get_current_job())
+    progress = JobProgress(running_job())
 
     def work() -> dict:
         tz = timezone.get_current_timezone()
         plan = plan_export(store=stream_store(), stream=stream, start=start, end=end, fmt=fmt, tz=tz)
-        job = get_current_job()
-        name = f"{job.id if job else 'export'}.{plan.fmt}"
+        name = f"{progress.job.id if progress.job else 'export'}.{plan.fmt}"
         result = export_range(
             store=stream_store(),
             plan=plan,
@@ -78,10 +76,10 @@ def export_stream(*, stream: str, start: str, end: str, fmt: str) -> dict:
 
 
 def trim(*, stream: str, strategy: str, threshold: str, approximate: bool, confirm_pending: bool) -> dict:
-    progress = JobProgress(get_current_job())
+    progress = JobProgress(running_job())
 
     def work() -> dict:
-        retention = RetentionStore(redis_client())
+        retention = retention_store()
         plan = plan_trim(
             store=stream_store(),
             retention=retention,

@@ -10,6 +10,7 @@ import logging
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from streams_app.conf import app_settings
 from streams_app.domain.ids import StreamId
 from streams_app.domain.names import name_from_token
 from streams_app.errors import DomainError, RedisUnavailable
@@ -19,7 +20,6 @@ from streams_app.live.feeds import Message, Outgoing, Subscription, entry_json
 
 logger = logging.getLogger("streams_app.live")
 
-TAIL_SNAPSHOT = 50
 # Close codes the page understands: it stops reconnecting on these.
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_BAD_ADDRESS = 4404
@@ -106,7 +106,7 @@ class StreamTailConsumer(LiveConsumer):
 
     async def snapshot(self) -> Message:
         reader = feeds.registry().reader_for_snapshots()
-        entries = await reader.latest(self.stream, TAIL_SNAPSHOT)
+        entries = await reader.latest(self.stream, app_settings().live_snapshot_rows)
         if entries:
             self.last_sent = entries[-1].stream_id
         return {"type": "snapshot", "entries": [entry_json(entry) for entry in entries]}
@@ -139,7 +139,7 @@ class GroupConsumer(LiveConsumer):
     async def snapshot(self) -> Message:
         reader = feeds.registry().reader_for_snapshots()
         counts = await feeds.group_counts(reader, self.stream, self.group)
-        recent = await reader.recent_processed(self.group, 20)
+        recent = await reader.recent_processed(self.group, app_settings().live_processed_rows)
         return {**counts, "type": "group_snapshot", "processed": feeds.processed_message(recent, stream=self.stream)}
 
 

@@ -17,12 +17,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
-
 from streams_app.domain.ids import StreamId
 from streams_app.domain.names import display_name, url_token
 from streams_app.errors import RedisUnavailable
-from streams_app.gateway.live_io import LiveReader, connect_async, processed_entries
+from streams_app.gateway.clients import live_client
+from streams_app.gateway.live_io import LiveReader, processed_entries
 from streams_app.gateway.types import Entry
 
 logger = logging.getLogger("streams_app.live")
@@ -353,7 +352,7 @@ class FeedRegistry:
 
     def _reader(self) -> LiveReader:
         if self.reader is None:
-            self.reader = LiveReader(connect_async(settings.REDIS_URL))
+            self.reader = LiveReader(live_client())
         return self.reader
 
     async def subscribe(self, key: tuple, make: Callable[[tuple, LiveReader], Feed]) -> Subscription:

@@ -11,9 +11,9 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from streams_app.conf import app_settings
 from streams_app.errors import DomainError
-from streams_app.gateway.retention import RetentionStore
-from streams_app.gateway.stores import redis_client, stream_store
+from streams_app.gateway.stores import retention_store, stream_store
 from streams_app.jobs import tasks
 from streams_app.jobs.launch import export_job_start, simulate_day_job_start, trim_job_start
 from streams_app.jobs.progress import job_status, recent_jobs
@@ -60,7 +60,7 @@ def start_job_from_form(request: HttpRequest, kind: str) -> tuple[str | None, di
         else:
             job_id = trim_job_start(
                 store=stream_store(),
-                retention=RetentionStore(redis_client()),
+                retention=retention_store(),
                 stream=values["stream"],
                 strategy=values["strategy"] or "",
                 threshold=values["threshold"],
@@ -78,7 +78,7 @@ def start_job_from_form(request: HttpRequest, kind: str) -> tuple[str | None, di
 
 def _jobs_page(request: HttpRequest, status: int = 200, **bound) -> HttpResponse:
     try:
-        recent, error = recent_jobs(), None
+        recent, error = recent_jobs(app_settings().jobs_per_page), None
     except DomainError as failure:
         recent, error = [], failure.message
     context = {**job_forms(request, **bound), "recent": recent, "jobs_error": error}

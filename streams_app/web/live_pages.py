@@ -7,10 +7,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 
+from streams_app.conf import app_settings
 from streams_app.domain.names import display_name, name_from_token, url_token
 from streams_app.gateway.stores import stream_store
-
-LIVE_ROWS = 200
 
 
 @login_required
@@ -20,7 +19,12 @@ def stream_live(request: HttpRequest, token: str) -> HttpResponse:
     return render(
         request,
         "streams_app/stream_live.html",
-        {"name": name, "display_name": display_name(name), "token": url_token(name), "max_rows": LIVE_ROWS},
+        {
+            "name": name,
+            "display_name": display_name(name),
+            "token": url_token(name),
+            "max_rows": app_settings().live_rows,
+        },
     )
 
 

@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from streams_app.errors import DomainError, NotFound, RedisUnavailable
-from streams_app.gateway.worker_io import BatchOutcome, DeadLetter, Delivery, WorkerIO, lock_key
+from streams_app.gateway.keys import name_lock_key
+from streams_app.gateway.worker_io import BatchOutcome, DeadLetter, Delivery, WorkerIO
 
 logger = logging.getLogger("streams_app.worker")
 
@@ -222,7 +223,7 @@ class Worker:
                 logger.info("consumer group %s already exists on %s", self.config.group, stream)
 
     def _acquire_name(self) -> None:
-        key = lock_key(self.config.group, self.config.name)
+        key = name_lock_key(self.config.group, self.config.name)
         if self.io.hold_lock(key, self.lock_token, self.config.lock_ttl_ms):
             return
         holder_raw = self.io.lock_holder(key)

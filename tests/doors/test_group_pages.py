@@ -13,7 +13,8 @@ import pytest
 from django.test import Client
 
 from streams_app.domain.names import key_bytes, url_token
-from streams_app.gateway.worker_io import BatchOutcome, DeadLetter, WorkerIO, heartbeat_key
+from streams_app.gateway.keys import heartbeat_key
+from streams_app.gateway.worker_io import BatchOutcome, DeadLetter, WorkerIO
 from tests.support.redis_server import free_port
 
 STREAM = "chennai"

@@ -21,8 +21,9 @@ from streams_app.domain.groups import (
 )
 from streams_app.domain.names import url_token
 from streams_app.errors import BadInput, Conflict, NotFound
+from streams_app.gateway.keys import heartbeat_key, workers_index_key
 from streams_app.gateway.stores import group_store, heartbeat_store, stream_store
-from streams_app.gateway.worker_io import BatchOutcome, DeadLetter, WorkerIO, heartbeat_key, workers_index_key
+from streams_app.gateway.worker_io import BatchOutcome, DeadLetter, WorkerIO
 from tests.support.redis_server import free_port
 
 STREAM = "chennai"

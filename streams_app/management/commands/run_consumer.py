@@ -6,7 +6,6 @@ import inspect
 import logging
 import sys
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.module_loading import import_string
 
@@ -14,7 +13,7 @@ from streams_app.conf import app_settings
 from streams_app.domain.ids import parse_new_entry_id
 from streams_app.domain.names import validate_city
 from streams_app.errors import BadInput
-from streams_app.gateway import connect
+from streams_app.gateway.clients import worker_client
 from streams_app.gateway.stats import StatsStore
 from streams_app.gateway.worker_io import WorkerIO
 from streams_app.worker.loop import Worker, WorkerConfig, WorkerRefused
@@ -90,7 +89,7 @@ class Command(BaseCommand):
         conf = app_settings()
         config = self._config(options, conf)
         _configure_logging(config.name)
-        client = connect(settings.REDIS_URL, socket_timeout=config.block_ms / 1000 + 5)
+        client = worker_client(block_ms=config.block_ms)
         worker = Worker(config, self._handler(options["handler"], client), WorkerIO(client))
         worker.install_signal_handlers()
         try:

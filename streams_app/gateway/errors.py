@@ -1,14 +1,12 @@
-"""Redis clients and the translation of Redis failures into domain errors."""
+"""The translation of Redis failures into domain errors, in one place for every store."""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import ParamSpec, TypeVar
 
 import redis
-from redis.backoff import ExponentialBackoff
-from redis.retry import Retry
 
 from streams_app.errors import Conflict, DomainError, RedisUnavailable
 
@@ -27,41 +25,7 @@ UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-def connect(url: str, *, socket_timeout: float | None = 5.0, retries: int = 2) -> redis.Redis:
-    """A client for `url` (redis://, rediss://, unix://; passwords in the URL work).
-
-    Replies stay bytes: values written by other programs need not be UTF-8.
-    """
-    return redis.Redis.from_url(url, **client_options(socket_timeout=socket_timeout, retries=retries))
-
-
-def client_options(*, socket_timeout: float | None, retries: int) -> dict:
-    """What every client of ours (sync or asyncio) is built with."""
-    return {
-        "decode_responses": False,
-        "socket_timeout": socket_timeout,
-        "socket_connect_timeout": 2.0,
-        "socket_keepalive": True,
-        "health_check_interval": 15,
-        "retry": Retry(ExponentialBackoff(cap=0.25, base=0.02), retries),
-        "retry_on_error": [redis.ConnectionError, redis.TimeoutError],
-    }
-
-
-def describe_url(url: str) -> str:
-    """The URL without its password, for messages."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = f"{parts.username or ''}:***@{parts.hostname}"
-        if parts.port:
-            netloc += f":{parts.port}"
-        parts = parts._replace(netloc=netloc)
-    return urlunsplit(parts)
-
-
-def translate_redis_error(error: Exception) -> DomainError | None:
+def translate_redis_error(error: BaseException) -> DomainError | None:
     """The domain error a Redis failure stands for, or None if it is a programming error."""
     if isinstance(error, DomainError):
         return error
@@ -96,3 +60,13 @@ def redis_call(method: Callable[P, T]) -> Callable[P, T]:
             raise domain_error from error
 
     return wrapper
+
+
+async def guarded(awaitable: Awaitable[T]) -> T:
+    """Await a Redis call of the asyncio client; Redis being away becomes RedisUnavailable."""
+    try:
+        return await awaitable
+    except UNAVAILABLE_ERRORS as error:
+        domain_error = translate_redis_error(error)
+        assert domain_error is not None
+        raise domain_error from error

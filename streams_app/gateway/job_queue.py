@@ -1,0 +1,122 @@
+"""The job queue (RQ, through django-rq): enqueueing, the index of jobs started from the app,
+reading a job back, and a running job's progress in its meta. RQ's objects stay in here;
+what leaves is a `JobRecord`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import django_rq
+import rq
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
+
+from streams_app.errors import NotFound
+from streams_app.gateway.errors import redis_call
+from streams_app.gateway.keys import jobs_index_key
+
+QUEUE = "default"
+JOB_TIMEOUT_SECONDS = 3600
+KEEP_SECONDS = 7 * 24 * 3600
+INDEX_SIZE = 500
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    """A job as RQ keeps it: its state, its meta (kind, owner, progress) and, once failed, the error."""
+
+    id: str
+    state: str  # queued, started, finished, failed, stopped, canceled, deferred, scheduled
+    description: str
+    meta: dict[str, Any]
+    failure: str
+
+
+class RunningJob:
+    """The job this process is running: its meta is where progress is kept."""
+
+    def __init__(self, job: Job) -> None:
+        self._job = job
+        self.id: str = job.id
+
+    @redis_call
+    def save_meta(self, changes: dict[str, Any]) -> None:
+        self._job.meta.update(changes)
+        self._job.save_meta()
+
+    def record(self) -> JobRecord:
+        return _record(self._job)
+
+
+def _queue() -> rq.Queue:
+    return django_rq.get_queue(QUEUE)
+
+
+@redis_call
+def job_enqueue(func: Callable[..., Any], *, kwargs: dict[str, Any], description: str, meta: dict[str, Any]) -> str:
+    """Enqueue `func(**kwargs)` and remember the job for the jobs page; returns its ID."""
+    queue = _queue()
+    job = queue.enqueue_call(
+        func,
+        kwargs=kwargs,
+        timeout=JOB_TIMEOUT_SECONDS,
+        result_ttl=KEEP_SECONDS,
+        failure_ttl=KEEP_SECONDS,
+        description=description,
+        meta=meta,
+    )
+    pipe = queue.connection.pipeline(transaction=False)
+    pipe.zadd(jobs_index_key(), {job.id: time.time()})
+    pipe.zremrangebyrank(jobs_index_key(), 0, -(INDEX_SIZE + 1))
+    pipe.execute()
+    return job.id
+
+
+@redis_call
+def job_record(job_id: str) -> JobRecord:
+    """One job; NotFound when RQ no longer has it."""
+    try:
+        return _record(Job.fetch(job_id, connection=_queue().connection))
+    except NoSuchJobError:
+        raise NotFound("There is no such job (finished jobs are kept for a week).") from None
+
+
+@redis_call
+def recent_job_records(limit: int) -> list[JobRecord]:
+    """The newest `limit` jobs started from the app that RQ still has, newest first."""
+    connection = _queue().connection
+    ids = [raw.decode() for raw in connection.zrevrange(jobs_index_key(), 0, limit - 1)]
+    jobs = Job.fetch_many(ids, connection=connection) if ids else []
+    return [_record(job) for job in jobs if job is not None]
+
+
+def running_job() -> RunningJob | None:
+    """The job this process runs right now (None outside an RQ worker)."""
+    job = rq.get_current_job()
+    return RunningJob(job) if job is not None else None
+
+
+def _record(job: Job) -> JobRecord:
+    raw_state = job.get_status(refresh=False)
+    state = str(getattr(raw_state, "value", raw_state) or "unknown")
+    return JobRecord(
+        id=job.id,
+        state=state,
+        description=job.description or job.id,
+        meta=dict(job.meta or {}),
+        failure=_failure(job) if state == "failed" else "",
+    )
+
+
+def _failure(job: Job) -> str:
+    """The last line of a failed job's traceback ("" while it has not failed)."""
+    try:
+        result = job.latest_result()
+    except Exception:
+        return ""
+    text = getattr(result, "exc_string", "") or ""
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else ""

@@ -1,0 +1,70 @@
+"""Every Redis key the app writes, named in one place.
+
+Two kinds of keys:
+- a stream's companions (its dead-letter stream, the last handler errors of its pending
+  entries, its per-minute statistics): built by `companion_key`, so that one change of
+  scheme can later put them in the stream's hash slot (Redis Cluster);
+- the app's own keys (worker heartbeats and their index, name locks, processing reports,
+  the job index, the channel layer's prefix), all under `APP_PREFIX`.
+
+This module names keys; it does not talk to Redis.
+"""
+
+from __future__ import annotations
+
+APP_PREFIX = "weatherstreams"
+CHANNEL_LAYER_PREFIX = f"{APP_PREFIX}:asgi"
+DEFAULT_DEAD_LETTER_TEMPLATE = "{stream}:dead"
+
+
+def companion_key(stream: str, kind: str, *parts: str | int) -> str:
+    """A key that belongs to `stream`: `weatherstreams:<kind>:<parts…>:<stream>`, or with the
+    stream first for the kinds whose keys have always been read that way (statistics)."""
+    if kind == "stats":
+        return ":".join([APP_PREFIX, kind, stream, *map(str, parts)])
+    return ":".join([APP_PREFIX, kind, *map(str, parts), stream])
+
+
+def dead_letter_key(stream: str, template: str = DEFAULT_DEAD_LETTER_TEMPLATE) -> str:
+    """The dead-letter stream of `stream` (the template's `{stream}` is replaced)."""
+    return template.format(stream=stream)
+
+
+def errors_key(stream: str, group: str) -> str:
+    """The last handler error per pending entry of `stream` in `group`, so whoever
+    dead-letters an entry can say why."""
+    return companion_key(stream, "errors", group)
+
+
+def stats_key(stream: str, minute: int) -> str:
+    """One minute of the weather processor's statistics of `stream`."""
+    return companion_key(stream, "stats", minute)
+
+
+def stats_index_key(stream: str) -> str:
+    """The minutes of `stream` that have statistics (a sorted set)."""
+    return companion_key(stream, "stats")
+
+
+def heartbeat_key(group: str, name: str) -> str:
+    return f"{APP_PREFIX}:worker:{group}:{name}"
+
+
+def workers_index_key() -> str:
+    """Every worker seen in the last day, scored by when it was last seen."""
+    return f"{APP_PREFIX}:workers"
+
+
+def name_lock_key(group: str, name: str) -> str:
+    """Held by the one process that runs under `name` in `group`."""
+    return f"{APP_PREFIX}:lock:{group}:{name}"
+
+
+def processed_events_key(group: str) -> str:
+    """A capped stream of what the group's workers processed, for the live pages."""
+    return f"{APP_PREFIX}:processed:{group}"
+
+
+def jobs_index_key() -> str:
+    """The background jobs started from the app, newest last (a sorted set)."""
+    return f"{APP_PREFIX}:jobs"
