@@ -21,8 +21,9 @@ from streams_app.domain.browsing import parse_count
 from streams_app.domain.ids import MAX_PART, StreamId, datetime_to_ms, parse_datetime, parse_stream_id
 from streams_app.domain.names import display_name, validate_city
 from streams_app.errors import BadInput, NotFound
-from streams_app.gateway.groups import ConsumerInfo, GroupInfo, GroupStore, PendingEntry
+from streams_app.gateway.groups import GroupStore, PendingEntry
 from streams_app.gateway.heartbeats import HeartbeatStore, WorkerHeartbeat
+from streams_app.gateway.types import ConsumerSummary, GroupSummary
 
 MAX_IDS = 1000  # IDs one ack, claim or re-drive may name
 MAX_IDLE_MS = 10**15  # about 31,000 years; keeps XPENDING's and XCLAIM's integers in range
@@ -116,16 +117,16 @@ def parse_min_idle(raw: Any, *, field: str = "min_idle") -> int:
 
 @dataclass(frozen=True, slots=True)
 class CreatedGroup:
-    info: GroupInfo
+    info: GroupSummary
     start_id: str  # the last-delivered ID the group was created with ("$" resolved by Redis)
 
 
-def group_overview(*, store: GroupStore, stream: str) -> list[GroupInfo]:
+def group_overview(*, store: GroupStore, stream: str) -> list[GroupSummary]:
     """The stream's groups with consumers, pending count, last delivered ID and lag, by name."""
     return sorted(store.groups(stream), key=lambda info: info.name)
 
 
-def find_group(*, store: GroupStore, stream: str, group: str) -> GroupInfo:
+def find_group(*, store: GroupStore, stream: str, group: str) -> GroupSummary:
     """An existing group; NotFound for a missing stream or group, BadInput for a name no group may have."""
     for info in store.groups(stream):
         if info.name == group:
@@ -166,7 +167,7 @@ def group_destroy(*, store: GroupStore, stream: str, group: str) -> None:
 # --- consumers --------------------------------------------------------------------
 
 
-def group_consumers(*, store: GroupStore, stream: str, group: str) -> list[ConsumerInfo]:
+def group_consumers(*, store: GroupStore, stream: str, group: str) -> list[ConsumerSummary]:
     find_group(store=store, stream=stream, group=group)
     return sorted(store.consumers(stream, group), key=lambda consumer: consumer.name)
 

@@ -12,24 +12,7 @@ from streams_app.domain.ids import StreamId
 from streams_app.domain.names import display_name, key_bytes
 from streams_app.errors import BadInput, Conflict, NotFound
 from streams_app.gateway.errors import redis_call
-from streams_app.gateway.types import Entry, text
-
-
-@dataclass(frozen=True, slots=True)
-class GroupInfo:
-    name: str
-    consumers: int
-    pending: int
-    last_delivered_id: str
-    entries_read: int | None
-    lag: int | None  # None when Redis cannot tell (after deletions or SETID to an arbitrary ID)
-
-
-@dataclass(frozen=True, slots=True)
-class ConsumerInfo:
-    name: str
-    pending: int
-    idle_ms: int
+from streams_app.gateway.types import ConsumerSummary, Entry, GroupSummary, text
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +28,6 @@ class PendingSummary:
     count: int
     lowest_id: str | None
     highest_id: str | None
-    per_consumer: dict[str, int]
 
 
 # Deleting a consumer drops its pending entries in Redis; we only delete an empty one,
@@ -95,6 +77,10 @@ return moved
 ORIGINAL_FIELD_PREFIX = "orig:"
 
 
+class GroupExists(Conflict):
+    """XGROUP CREATE found the group already there (BUSYGROUP)."""
+
+
 class GroupStore:
     """Typed access to consumer groups, their consumers and pending entries."""
 
@@ -107,13 +93,13 @@ class GroupStore:
 
     @redis_call
     def create_group(self, stream: str, group: str, *, start_id: str = "$", make_stream: bool = True) -> None:
-        """XGROUP CREATE (creating the stream if needed); Conflict if the group exists."""
+        """XGROUP CREATE (creating the stream if needed); GroupExists if the group is there."""
         try:
             self.client.xgroup_create(key_bytes(stream), group, id=start_id, mkstream=make_stream)
         except redis.ResponseError as error:
             message = str(error)
             if message.startswith("BUSYGROUP"):
-                raise Conflict(f"The group “{group}” already exists on “{display_name(stream)}”.") from error
+                raise GroupExists(f"The group “{group}” already exists on “{display_name(stream)}”.") from error
             if message.startswith("WRONGTYPE"):
                 raise Conflict(f"The key “{display_name(stream)}” is not a stream.") from error
             if "requires the key to exist" in message:
@@ -123,13 +109,11 @@ class GroupStore:
             raise
 
     def ensure_group(self, stream: str, group: str, *, start_id: str = "$") -> bool:
-        """Create the group if missing; True if it was created, False if it was there."""
+        """Create the group (and the stream) if missing; True if it was created, False if it was there."""
         try:
             self.create_group(stream, group, start_id=start_id)
-        except Conflict as error:
-            if "already exists" in error.message:
-                return False
-            raise
+        except GroupExists:
+            return False
         return True
 
     @redis_call
@@ -150,38 +134,20 @@ class GroupStore:
             raise self._group_error(stream, group, error) from error
 
     @redis_call
-    def groups(self, stream: str) -> list[GroupInfo]:
+    def groups(self, stream: str) -> list[GroupSummary]:
         try:
             rows = self.client.xinfo_groups(key_bytes(stream))
         except redis.ResponseError as error:
             raise self._stream_error(stream, error) from error
-        return [
-            GroupInfo(
-                name=text(row["name"]),
-                consumers=int(row["consumers"]),
-                pending=int(row["pending"]),
-                last_delivered_id=text(row["last-delivered-id"]),
-                entries_read=None if row.get("entries-read") is None else int(row["entries-read"]),
-                lag=None if row.get("lag") is None else int(row["lag"]),
-            )
-            for row in rows
-        ]
-
-    def group(self, stream: str, group: str) -> GroupInfo:
-        for info in self.groups(stream):
-            if info.name == group:
-                return info
-        raise NotFound(f"There is no group “{group}” on “{display_name(stream)}”.")
+        return [GroupSummary.from_xinfo(row) for row in rows]
 
     @redis_call
-    def consumers(self, stream: str, group: str) -> list[ConsumerInfo]:
+    def consumers(self, stream: str, group: str) -> list[ConsumerSummary]:
         try:
             rows = self.client.xinfo_consumers(key_bytes(stream), group)
         except redis.ResponseError as error:
             raise self._group_error(stream, group, error) from error
-        return [
-            ConsumerInfo(name=text(row["name"]), pending=int(row["pending"]), idle_ms=int(row["idle"])) for row in rows
-        ]
+        return [ConsumerSummary.from_xinfo(row) for row in rows]
 
     @redis_call
     def pending_summary(self, stream: str, group: str) -> PendingSummary:
@@ -193,7 +159,6 @@ class GroupStore:
             count=int(summary["pending"]),
             lowest_id=text(summary["min"]) if summary["min"] else None,
             highest_id=text(summary["max"]) if summary["max"] else None,
-            per_consumer={text(row["name"]): int(row["pending"]) for row in summary["consumers"]},
         )
 
     @redis_call

@@ -4,6 +4,7 @@ one's heartbeat hash (written by WorkerIO.beat; it expires when a worker stops b
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -13,12 +14,13 @@ from streams_app.gateway.errors import redis_call
 from streams_app.gateway.keys import heartbeat_key, workers_index_key
 from streams_app.gateway.types import text
 
-GONE = "gone"
+GONE = "gone"  # the heartbeat hash expired
+STOPPED = "stopped"  # the worker said so as it stopped cleanly
 
 
 @dataclass(frozen=True, slots=True)
 class WorkerHeartbeat:
-    """One worker as its last heartbeat left it; `alive` is False once the heartbeat hash expired."""
+    """One worker as its last heartbeat left it (see `worker_heartbeat` for when it is alive)."""
 
     group: str
     name: str
@@ -54,9 +56,10 @@ def _moment(seconds: float | None) -> datetime | None:
 
 def _number(raw: str | None, kind: type, default):
     try:
-        return kind(raw) if raw not in (None, "") else default
-    except (TypeError, ValueError):
+        value = kind(raw) if raw not in (None, "") else default
+    except (TypeError, ValueError, OverflowError):
         return default
+    return value if not isinstance(value, float) or math.isfinite(value) else default
 
 
 def _streams(raw: str | None) -> list[str]:
@@ -76,30 +79,38 @@ class HeartbeatStore:
     @redis_call
     def workers(self, *, limit: int = 500) -> list[WorkerHeartbeat]:
         """The `limit` most recently seen workers, newest first, each live or gone."""
-        rows = self.client.zrevrange(workers_index_key(), 0, limit - 1, withscores=True)
-        members = []
-        for raw_member, score in rows:
-            group, _, name = text(raw_member).partition("\t")
-            members.append((group, name, float(score)))
+        members = index_members(self.client.zrevrange(workers_index_key(), 0, limit - 1, withscores=True))
         pipe = self.client.pipeline(transaction=False)
         for group, name, _ in members:
             pipe.hgetall(heartbeat_key(group, name))
         hashes = pipe.execute() if members else []
-        found = []
-        for (group, name, score), raw in zip(members, hashes, strict=True):
-            status = {text(key): text(value) for key, value in (raw or {}).items()}
-            found.append(_heartbeat(group, name, score, status))
-        return found
+        return [worker_heartbeat(*member, raw) for member, raw in zip(members, hashes, strict=True)]
 
 
-def _heartbeat(group: str, name: str, score: float, status: dict[str, str]) -> WorkerHeartbeat:
+def index_members(rows) -> list[tuple[str, str, float]]:
+    """(group, name, last seen) of each member of the workers index."""
+    members = []
+    for raw_member, score in rows:
+        group, _, name = text(raw_member).partition("\t")
+        members.append((group, name, float(score)))
+    return members
+
+
+def worker_heartbeat(group: str, name: str, score: float, raw: dict | None) -> WorkerHeartbeat:
+    """A worker from its index entry and its heartbeat hash (None or empty once it expired).
+
+    The one rule for "alive": the heartbeat hash is there and does not say the worker stopped.
+    Values another program wrote into the hash read as their defaults, never as an error.
+    """
+    status = {text(key): text(value) for key, value in (raw or {}).items()}
     if not status:
         return WorkerHeartbeat(group=group, name=name, alive=False, state=GONE, last_seen=score)
+    state = status.get("state") or "running"
     return WorkerHeartbeat(
         group=group,
         name=name,
-        alive=True,
-        state=status.get("state") or "running",
+        alive=state != STOPPED,
+        state=state,
         last_seen=_number(status.get("last_seen"), float, score),
         host=status.get("host", ""),
         pid=_number(status.get("pid"), int, None),

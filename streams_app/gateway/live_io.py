@@ -11,34 +11,21 @@ import redis.asyncio as aioredis
 
 from streams_app.domain.names import key_bytes, key_from_bytes
 from streams_app.gateway.errors import guarded
+from streams_app.gateway.heartbeats import WorkerHeartbeat, index_members, worker_heartbeat
 from streams_app.gateway.keys import heartbeat_key, processed_events_key, workers_index_key
-from streams_app.gateway.types import Entry, text
+from streams_app.gateway.types import ConsumerSummary, Entry, GroupSummary, StreamSummary, text
 
 
 @dataclass(frozen=True, slots=True)
 class GroupSnapshot:
-    name: str
-    pending: int
-    lag: int | None
-    last_delivered_id: str
-    consumers: dict[str, tuple[int, int]]  # name -> (pending, idle ms)
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerStatus:
-    group: str
-    name: str
-    alive: bool
-    fields: dict[str, str]
-    last_seen: float
+    group: GroupSummary
+    consumers: list[ConsumerSummary]
 
 
 @dataclass(frozen=True, slots=True)
 class StreamCounts:
-    name: str
-    length: int
-    last_id: str | None
-    groups: list[GroupSnapshot]
+    stream: StreamSummary
+    groups: list[GroupSummary]
 
 
 class LiveReader:
@@ -76,6 +63,7 @@ class LiveReader:
         ]
 
     async def group_snapshot(self, stream: str, group: str) -> GroupSnapshot | None:
+        """The group and its consumers; None when the stream or the group is not there."""
         pipe = self.client.pipeline(transaction=False)
         pipe.xinfo_groups(key_bytes(stream))
         pipe.xinfo_consumers(key_bytes(stream), group)
@@ -84,18 +72,13 @@ class LiveReader:
         except redis.ResponseError:
             return None
         for row in groups:
-            if text(row["name"]) == group:
-                return GroupSnapshot(
-                    name=group,
-                    pending=int(row["pending"]),
-                    lag=None if row.get("lag") is None else int(row["lag"]),
-                    last_delivered_id=text(row["last-delivered-id"]),
-                    consumers={text(c["name"]): (int(c["pending"]), int(c["idle"])) for c in consumers},
-                )
+            summary = GroupSummary.from_xinfo(row)
+            if summary.name == group:
+                return GroupSnapshot(summary, [ConsumerSummary.from_xinfo(row) for row in consumers])
         return None
 
     async def stream_counts(self, streams: list[str]) -> list[StreamCounts]:
-        """Length, last ID and groups of each stream, in one round trip (for the dashboard)."""
+        """Each stream and its groups, in one round trip (for the dashboard); vanished keys are left out."""
         pipe = self.client.pipeline(transaction=False)
         for name in streams:
             pipe.xinfo_stream(key_bytes(name))
@@ -106,25 +89,9 @@ class LiveReader:
             info, groups = replies[2 * index], replies[2 * index + 1]
             if isinstance(info, Exception):
                 continue
-            last = info.get("last-entry")
+            group_rows = [] if isinstance(groups, Exception) else groups
             found.append(
-                StreamCounts(
-                    name=name,
-                    length=int(info["length"]),
-                    last_id=text(last[0]) if last else None,
-                    groups=[]
-                    if isinstance(groups, Exception)
-                    else [
-                        GroupSnapshot(
-                            name=text(row["name"]),
-                            pending=int(row["pending"]),
-                            lag=None if row.get("lag") is None else int(row["lag"]),
-                            last_delivered_id=text(row["last-delivered-id"]),
-                            consumers={},
-                        )
-                        for row in groups
-                    ],
-                )
+                StreamCounts(StreamSummary.from_xinfo(name, info), [GroupSummary.from_xinfo(row) for row in group_rows])
             )
         return found
 
@@ -139,27 +106,15 @@ class LiveReader:
                 break
         return sorted(set(names))[:limit]
 
-    async def workers(self, *, group: str | None = None) -> list[WorkerStatus]:
-        members = await guarded(self.client.zrange(workers_index_key(), 0, -1, withscores=True))
-        wanted = []
-        for member, score in members:
-            member_group, _, name = text(member).partition("\t")
-            if group is None or member_group == group:
-                wanted.append((member_group, name, float(score)))
+    async def workers(self, *, group: str | None = None, limit: int = 500) -> list[WorkerHeartbeat]:
+        """The most recently seen workers (of `group`, or all), newest first, each live or gone."""
+        rows = await guarded(self.client.zrevrange(workers_index_key(), 0, limit - 1, withscores=True))
+        members = [member for member in index_members(rows) if group is None or member[0] == group]
         pipe = self.client.pipeline(transaction=False)
-        for member_group, name, _ in wanted:
+        for member_group, name, _ in members:
             pipe.hgetall(heartbeat_key(member_group, name))
-        rows = await guarded(pipe.execute()) if wanted else []
-        return [
-            WorkerStatus(
-                group=member_group,
-                name=name,
-                alive=bool(row) and text(row.get(b"state", b"")) != "stopped",
-                fields={text(k): text(v) for k, v in row.items()},
-                last_seen=float(row.get(b"last_seen", score)) if row else score,
-            )
-            for (member_group, name, score), row in zip(wanted, rows, strict=True)
-        ]
+        hashes = await guarded(pipe.execute()) if members else []
+        return [worker_heartbeat(*member, raw) for member, raw in zip(members, hashes, strict=True)]
 
     async def processed_after(self, group: str, position: str, *, count: int, block_ms: int) -> list[Entry]:
         """Processing reports the group's workers published after `position`."""

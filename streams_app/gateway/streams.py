@@ -52,7 +52,7 @@ class StreamStore:
 
         Batch k+1 is built and sent before the replies to batch k are read, so this
         process and Redis work side by side. Stops at the first refused entry, raised as
-        a domain error whose `entries_written` counts what went in before it.
+        a domain error (the entries before it stay written).
         """
         key = key_bytes(name)
         key_part = f"${len(key)}\r\n{key.decode('latin-1')}\r\n"
@@ -78,9 +78,7 @@ class StreamStore:
         except _RefusedEntry as refused:
             connection.disconnect()  # replies to later commands are still on the wire
             refused_id = in_flight.ids[refused.accepted] if in_flight is not None and in_flight.ids else "*"
-            refusal = self._refusal(name, refused.error, refused_id)
-            refusal.entries_written = written + refused.accepted
-            raise refusal from refused.error
+            raise self._refusal(name, refused.error, refused_id) from refused.error
         except Exception as error:
             connection.disconnect()
             domain_error = translate_redis_error(error)
@@ -133,7 +131,7 @@ class StreamStore:
             info = self.client.xinfo_stream(key_bytes(name))
         except redis.ResponseError:
             return None
-        return text(info.get("last-generated-id"))
+        return StreamSummary.from_xinfo(name, info).last_generated_id
 
     @redis_call
     def ranges(self, name: str, queries: Sequence[RangeQuery]) -> list[list[Entry]]:
@@ -164,10 +162,6 @@ class StreamStore:
         return rows[0] if rows else None
 
     @redis_call
-    def length(self, name: str) -> int:
-        return int(self.client.xlen(key_bytes(name)))
-
-    @redis_call
     def scan_stream_keys(
         self, *, cursor: int = 0, want: int = 50, scan_count: int = 1000, max_calls: int = 20
     ) -> StreamKeysPage:
@@ -182,7 +176,7 @@ class StreamStore:
             names.extend(key_from_bytes(key) for key in keys)
             if cursor == 0 or len(names) >= want or scanned_calls >= max_calls:
                 break
-        return StreamKeysPage(names=names, next_cursor=cursor or None, keys_scanned=scanned_calls * scan_count)
+        return StreamKeysPage(names=names, next_cursor=cursor or None)
 
     @redis_call
     def summaries(self, names: Sequence[str]) -> list[StreamSummary]:
@@ -198,20 +192,8 @@ class StreamStore:
             info, memory = replies[2 * index], replies[2 * index + 1]
             if isinstance(info, Exception):
                 continue
-            first = info.get("first-entry")
-            last = info.get("last-entry")
-            found.append(
-                StreamSummary(
-                    name=name,
-                    length=int(info.get("length", 0)),
-                    first_id=text(first[0]) if first else None,
-                    last_id=text(last[0]) if last else None,
-                    last_generated_id=text(info.get("last-generated-id")),
-                    groups=int(info.get("groups", 0)),
-                    memory_bytes=None if isinstance(memory, Exception) or memory is None else int(memory),
-                    entries_added=int(info["entries-added"]) if "entries-added" in info else None,
-                )
-            )
+            memory_bytes = None if isinstance(memory, Exception) or memory is None else int(memory)
+            found.append(StreamSummary.from_xinfo(name, info, memory_bytes=memory_bytes))
         return found
 
     @redis_call
@@ -223,26 +205,16 @@ class StreamStore:
         return found[0]
 
     @redis_call
-    def memory_usage(self, name: str) -> int | None:
-        value = self.client.memory_usage(key_bytes(name), samples=0)
-        return None if value is None else int(value)
-
-    @redis_call
     def server_memory(self) -> ServerMemory:
         memory = self.client.info("memory")
         server = self.client.info("server")
         return ServerMemory(
-            used_memory=int(memory.get("used_memory", 0)),
             used_memory_human=str(memory.get("used_memory_human", "")),
             used_memory_dataset=int(memory.get("used_memory_dataset", 0)),
             used_memory_peak_human=str(memory.get("used_memory_peak_human", "")),
             maxmemory=int(memory.get("maxmemory", 0)),
             redis_version=str(server.get("redis_version", "")),
         )
-
-    @redis_call
-    def ping(self) -> bool:
-        return bool(self.client.ping())
 
 
 # --- the raw pipelined XADD path --------------------------------------------------

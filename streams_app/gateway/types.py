@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from streams_app.domain.ids import StreamId
@@ -64,11 +64,20 @@ class StreamSummary:
     last_generated_id: str
     groups: int
     memory_bytes: int | None
-    entries_added: int | None = None
 
-    @property
-    def first_time(self) -> datetime | None:
-        return StreamId.parse(self.first_id).time if self.first_id else None
+    @classmethod
+    def from_xinfo(cls, name: str, info: dict, *, memory_bytes: int | None = None) -> StreamSummary:
+        """The one reading of an XINFO STREAM reply."""
+        first, last = info.get("first-entry"), info.get("last-entry")
+        return cls(
+            name=name,
+            length=int(info.get("length", 0)),
+            first_id=text(first[0]) if first else None,
+            last_id=text(last[0]) if last else None,
+            last_generated_id=text(info.get("last-generated-id")),
+            groups=int(info.get("groups", 0)),
+            memory_bytes=memory_bytes,
+        )
 
     @property
     def last_time(self) -> datetime | None:
@@ -81,7 +90,6 @@ class StreamKeysPage:
 
     names: list[str]
     next_cursor: int | None
-    keys_scanned: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,10 +104,45 @@ class RangeQuery:
 
 @dataclass(frozen=True, slots=True)
 class ServerMemory:
-    used_memory: int
     used_memory_human: str
     used_memory_dataset: int
     used_memory_peak_human: str
     maxmemory: int
     redis_version: str
-    details: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class GroupSummary:
+    """A consumer group as XINFO GROUPS reports it."""
+
+    name: str
+    consumers: int
+    pending: int
+    last_delivered_id: str
+    entries_read: int | None
+    lag: int | None  # None when Redis cannot tell (after deletions or SETID to an arbitrary ID)
+
+    @classmethod
+    def from_xinfo(cls, row: dict) -> GroupSummary:
+        """The one reading of an XINFO GROUPS row."""
+        return cls(
+            name=text(row["name"]),
+            consumers=int(row["consumers"]),
+            pending=int(row["pending"]),
+            last_delivered_id=text(row["last-delivered-id"]),
+            entries_read=None if row.get("entries-read") is None else int(row["entries-read"]),
+            lag=None if row.get("lag") is None else int(row["lag"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerSummary:
+    """A consumer as XINFO CONSUMERS reports it."""
+
+    name: str
+    pending: int
+    idle_ms: int
+
+    @classmethod
+    def from_xinfo(cls, row: dict) -> ConsumerSummary:
+        return cls(name=text(row["name"]), pending=int(row["pending"]), idle_ms=int(row["idle"]))

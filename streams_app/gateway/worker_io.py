@@ -12,6 +12,7 @@ import redis
 from streams_app.domain.names import key_bytes, key_from_bytes
 from streams_app.errors import NotFound
 from streams_app.gateway.errors import redis_call
+from streams_app.gateway.groups import GroupStore
 from streams_app.gateway.keys import (
     errors_key,
     heartbeat_key,
@@ -126,21 +127,15 @@ class WorkerIO:
 
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
+        self.groups = GroupStore(client)
         self._hold_lock = client.register_script(_HOLD_LOCK)
         self._take_over_lock = client.register_script(_TAKE_OVER_LOCK)
         self._release_lock = client.register_script(_RELEASE_LOCK)
         self._touch = client.register_script(_TOUCH)
 
-    @redis_call
     def ensure_group(self, stream: str, group: str, start_id: str) -> bool:
         """Create the group (and the stream) if missing; True if created."""
-        try:
-            self.client.xgroup_create(key_bytes(stream), group, id=start_id, mkstream=True)
-        except redis.ResponseError as error:
-            if str(error).startswith("BUSYGROUP"):
-                return False
-            raise
-        return True
+        return self.groups.ensure_group(stream, group, start_id=start_id)
 
     @redis_call
     def read(
@@ -284,10 +279,6 @@ class WorkerIO:
     @redis_call
     def take_over_lock(self, key: str, old_token: str, new_token: str, ttl_ms: int) -> bool:
         return bool(self._take_over_lock(keys=[key], args=[old_token, new_token, ttl_ms]))
-
-    @redis_call
-    def release_lock(self, key: str, token: str) -> None:
-        self._release_lock(keys=[key], args=[token])
 
     @redis_call
     def beat(

@@ -248,25 +248,26 @@ async def group_counts(reader: LiveReader, stream: str, group: str) -> Message:
     snapshot = await reader.group_snapshot(stream, group)
     workers = await reader.workers(group=group)
     now = time.time()
+    summary = snapshot.group if snapshot else None
     return {
         "type": "group",
         "exists": snapshot is not None,
-        "pending": snapshot.pending if snapshot else 0,
-        "lag": snapshot.lag if snapshot else None,
-        "last_delivered_id": snapshot.last_delivered_id if snapshot else None,
+        "pending": summary.pending if summary else 0,
+        "lag": summary.lag if summary else None,
+        "last_delivered_id": summary.last_delivered_id if summary else None,
         "consumers": [
-            {"name": name, "pending": pending, "idle_ms": idle}
-            for name, (pending, idle) in sorted((snapshot.consumers if snapshot else {}).items())
+            {"name": consumer.name, "pending": consumer.pending, "idle_ms": consumer.idle_ms}
+            for consumer in sorted(snapshot.consumers if snapshot else [], key=lambda consumer: consumer.name)
         ],
         "workers": [
             {
                 "name": worker.name,
                 "alive": worker.alive,
-                "host": worker.fields.get("host", ""),
-                "pid": worker.fields.get("pid", ""),
-                "processed": int(float(worker.fields.get("processed", "0") or 0)),
-                "failed": int(float(worker.fields.get("failed", "0") or 0)),
-                "rate": float(worker.fields.get("rate", "0") or 0),
+                "host": worker.host,
+                "pid": worker.pid or "",
+                "processed": worker.processed,
+                "failed": worker.failed,
+                "rate": worker.rate,
                 "seen_seconds_ago": round(max(0.0, now - worker.last_seen), 1),
             }
             for worker in workers
@@ -299,7 +300,8 @@ async def dashboard_snapshot(feed: DashboardFeed) -> Message:
     workers = await feed.reader.workers()
     now = time.monotonic()
     streams = []
-    for stream in counts:
+    for counted in counts:
+        stream = counted.stream
         before = feed.previous.get(stream.name)
         rate = 0.0
         if before is not None and now > before[0]:
@@ -318,7 +320,7 @@ async def dashboard_snapshot(feed: DashboardFeed) -> Message:
                 "rates": list(history),
                 "groups": [
                     {"name": display_name(g.name), "token": url_token(g.name), "pending": g.pending, "lag": g.lag}
-                    for g in stream.groups
+                    for g in counted.groups
                 ],
             }
         )
@@ -331,9 +333,9 @@ async def dashboard_snapshot(feed: DashboardFeed) -> Message:
                 "group": worker.group,
                 "name": worker.name,
                 "alive": worker.alive,
-                "rate": float(worker.fields.get("rate", "0") or 0),
-                "processed": int(float(worker.fields.get("processed", "0") or 0)),
-                "host": worker.fields.get("host", ""),
+                "rate": worker.rate,
+                "processed": worker.processed,
+                "host": worker.host,
                 "seen_seconds_ago": round(max(0.0, wall - worker.last_seen), 1),
             }
             for worker in workers

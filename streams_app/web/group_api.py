@@ -31,14 +31,15 @@ from streams_app.domain.groups import (
     workers_overview,
 )
 from streams_app.domain.names import display_name, name_from_token
-from streams_app.gateway.groups import ConsumerInfo, GroupInfo, PendingEntry
+from streams_app.gateway.groups import PendingEntry
 from streams_app.gateway.heartbeats import WorkerHeartbeat
 from streams_app.gateway.stores import group_store, heartbeat_store, stream_store
+from streams_app.gateway.types import ConsumerSummary, GroupSummary
 from streams_app.web.api import api_view, json_body
 from streams_app.web.links import page_url
 
 
-def group_json(info: GroupInfo) -> dict:
+def group_json(info: GroupSummary) -> dict:
     return {
         "name": info.name,
         "consumers": info.consumers,
@@ -48,7 +49,7 @@ def group_json(info: GroupInfo) -> dict:
     }
 
 
-def consumer_json(info: ConsumerInfo) -> dict:
+def consumer_json(info: ConsumerSummary) -> dict:
     return {"name": info.name, "pending": info.pending, "idle_ms": info.idle_ms}
 
 
