@@ -38,10 +38,7 @@ def validate_name(name: Any, *, label: str, field: str) -> str:
     """A group or consumer name under the city-name rules, with messages that say which name."""
     if name is not None and not isinstance(name, str):
         raise BadInput(f"The {label} must be text.", field=field)
-    try:
-        return validate_city(name, field=field)
-    except BadInput as error:
-        raise BadInput(error.message.replace("city name", label), field=field) from None
+    return validate_city(name, field=field, label=label)
 
 
 def validate_group_name(name: Any, *, field: str = "name") -> str:

@@ -17,18 +17,19 @@ _CITY_PATTERN = re.compile(r"[\w.:-]+")
 _ENCODED_MARK = "~"
 
 
-def validate_city(name: str, *, field: str = "city") -> str:
-    """A new city's stream name: 1–64 letters, digits, `_`, `-`, `.` or `:`."""
+def validate_city(name: str, *, field: str = "city", label: str = "city name") -> str:
+    """A new city's stream name (or, under the same rules, a new group or consumer name, with its
+    `label` in the messages): 1–64 letters, digits, `_`, `-`, `.` or `:`."""
     if name is None or name == "":
-        raise BadInput("The city name is required.", field=field)
+        raise BadInput(f"The {label} is required.", field=field)
     if len(name) > MAX_CITY_LENGTH:
         raise BadInput(
-            f"The city name is {len(name)} characters long; at most {MAX_CITY_LENGTH} are allowed.", field=field
+            f"The {label} is {len(name)} characters long; at most {MAX_CITY_LENGTH} are allowed.", field=field
         )
     if not _CITY_PATTERN.fullmatch(name):
         shown = display_name(name)
         raise BadInput(
-            f"“{shown}” is not a valid city name: use letters, digits and _ - . : only (no spaces).",
+            f"“{shown}” is not a valid {label}: use letters, digits and _ - . : only (no spaces).",
             field=field,
         )
     return name

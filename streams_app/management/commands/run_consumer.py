@@ -101,16 +101,16 @@ class Command(BaseCommand):
 
     def _config(self, options: dict, conf) -> WorkerConfig:
         try:
-            name = validate_city(options["name"], field="name")
-            group = validate_city(options["group"], field="group")
+            name = validate_city(options["name"], field="name", label="consumer name")
+            group = validate_city(options["group"], field="group", label="group name")
             streams = tuple(dict.fromkeys(options["streams"] or conf.cities))
             for stream in streams:
-                validate_city(stream, field="stream")
+                validate_city(stream, field="stream", label="stream name")
             start_id = options["start_id"]
             if start_id not in {"$", "0"}:
                 start_id = parse_new_entry_id(start_id, field="start-id")
         except BadInput as error:
-            raise CommandError(error.message.replace("city name", "name")) from error
+            raise CommandError(error.message) from error
         for option, minimum in (("count", 1), ("block", 1), ("claim_idle", 1), ("max_deliveries", 1)):
             if options[option] < minimum:
                 raise CommandError(f"--{option.replace('_', '-')} must be at least {minimum}.")
