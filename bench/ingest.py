@@ -74,7 +74,7 @@ class Bench:
         from streams_app.gateway.stores import stream_store
 
         self.plan_produce, self.produce, self.store = plan_produce, produce, stream_store()
-        self.tutorial_values = list(zip(*simulated_weather(tutorial_count, seed=7), strict=True))
+        self.tutorial_values = list(zip(*simulated_weather(tutorial_count, seed=7).values(), strict=True))
         self.redis_benchmark = shutil.which("redis-benchmark")
         if self.redis_benchmark is None:
             raise SystemExit("redis-benchmark is not on PATH (it comes with redis-server / redis-tools).")

@@ -44,14 +44,8 @@ class ApiToken(models.Model):
 
 
 class Reading(models.Model):
-    """A weather reading as Django admin sees it; stored in Redis, never in a table."""
-
-    city = models.CharField(max_length=64, help_text="The stream: 1–64 letters, digits and _ - . :")
-    temperature = models.CharField(max_length=32, help_text="°C, from -90 to 60")
-    humidity = models.CharField(max_length=32, help_text="%, from 0 to 100")
-    entry_id = models.CharField(
-        "ID", max_length=41, blank=True, help_text="Optional: ms or ms-seq, above the stream's last ID"
-    )
+    """Readings as Django admin sees them: stored in Redis, never in a table. The admin's form
+    takes its fields from domain.readings.MEASUREMENTS, so this model declares none."""
 
     class Meta:
         managed = False

@@ -1,5 +1,6 @@
-"""A small server-rendered chart of temperature and humidity for the entries on a page
-(no JavaScript, no CDN: the page works offline)."""
+"""A small server-rendered chart of a reading's measurements for the entries on a page
+(no JavaScript, no CDN: the page works offline). The first measurement has its scale on the
+left, the others on the right."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from decimal import Decimal, InvalidOperation
 
+from streams_app.domain.readings import MEASUREMENTS
 from streams_app.gateway import Entry
 
 WIDTH, HEIGHT = 800, 220
@@ -23,6 +25,8 @@ class Series:
     low: float
     high: float
     count: int
+    decimals: int
+    left_scale: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +61,7 @@ def _number(value: str | None) -> float | None:
 
 
 def readings_chart(entries: Sequence[Entry], *, tz: tzinfo) -> Chart | None:
-    """Temperature (left scale) and humidity (right scale) over time; None when no entry has either."""
+    """Each measurement of a reading over time; None when no entry has any."""
     ordered = sorted(entries, key=lambda entry: entry.stream_id)
     if not ordered:
         return None
@@ -68,13 +72,10 @@ def readings_chart(entries: Sequence[Entry], *, tz: tzinfo) -> Chart | None:
     plot_height = HEIGHT - PAD_TOP - PAD_BOTTOM
 
     series = []
-    for field, label, css_class in (
-        ("temperature", "Temperature (°C)", "temperature"),
-        ("humidity", "Humidity (%)", "humidity"),
-    ):
+    for order, measurement in enumerate(MEASUREMENTS):
         samples = []
         for index, entry in enumerate(ordered):
-            value = _number(entry.fields.get(field))
+            value = _number(entry.fields.get(measurement.name))
             if value is not None:
                 position = (entry.stream_id.ms - first_ms) if by_time else index
                 samples.append((position, value))
@@ -88,7 +89,19 @@ def readings_chart(entries: Sequence[Entry], *, tz: tzinfo) -> Chart | None:
             f"{PAD_TOP + plot_height * (1 - (value - low) / value_span):.1f}"
             for position, value in samples
         )
-        series.append(Series(field, label, css_class, points, low, high, len(samples)))
+        series.append(
+            Series(
+                field=measurement.name,
+                label=measurement.label_with_unit,
+                css_class=measurement.name,
+                points=points,
+                low=low,
+                high=high,
+                count=len(samples),
+                decimals=measurement.decimals,
+                left_scale=order == 0,
+            )
+        )
     if not series:
         return None
     return Chart(

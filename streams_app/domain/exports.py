@@ -12,12 +12,12 @@ from datetime import UTC, tzinfo
 from pathlib import Path
 
 from streams_app.domain.ids import StreamId, parse_lower_bound, parse_upper_bound
+from streams_app.domain.readings import READING_FIELDS
 from streams_app.errors import BadInput
 from streams_app.gateway import RangeQuery, StreamStore
 
 FORMATS = {"csv": "CSV", "jsonl": "JSON lines"}
 PAGE = 5000
-READING_FIELDS = ("temperature", "humidity")
 Progress = Callable[[int, float], None]  # (entries written, fraction of the range covered)
 
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
 
 from streams_app.domain.ids import StreamId, datetime_to_ms, parse_new_entry_id
 from streams_app.domain.names import validate_city
-from streams_app.domain.readings import HUMIDITY_RANGE, TEMPERATURE_RANGE, parse_measurement
+from streams_app.domain.readings import MEASUREMENTS, measurement_value
 from streams_app.domain.weather import SECONDS_PER_DAY, simulated_weather
 from streams_app.errors import BadInput, Conflict
 from streams_app.gateway import EntryBatch, StreamStore
@@ -30,8 +30,7 @@ class ProducePlan:
     rate: float | None = None
     start: datetime | None = None
     interval_seconds: float = 1.0
-    temperature: str | None = None
-    humidity: str | None = None
+    fixed: dict[str, str] = field(default_factory=dict)  # measurement name -> a value every reading gets
     entry_id: str = "*"
     seed: int | None = None
 
@@ -55,12 +54,12 @@ def plan_produce(
     rate: float | None = None,
     start: datetime | None = None,
     interval_seconds: float = 1.0,
-    temperature: object = None,
-    humidity: object = None,
     entry_id: str | None = None,
     seed: int | None = None,
+    **fixed: object,
 ) -> ProducePlan:
-    """Validate what to produce, with the same rules and messages as a single reading."""
+    """Validate what to produce, with the same rules and messages as a single reading;
+    a measurement given by name (`temperature=26`) is the same in every reading."""
     city = validate_city(city)
     if not 1 <= count <= MAX_COUNT:
         raise BadInput(f"The count must be between 1 and {MAX_COUNT:,}; got {count}.", field="count")
@@ -70,15 +69,7 @@ def plan_produce(
         raise BadInput("Give either a rate (live, paced) or a start time (back-filled IDs), not both.", field="rate")
     if not 0.001 <= interval_seconds <= SECONDS_PER_DAY:
         raise BadInput("The interval must be between 0.001 and 86400 seconds.", field="interval")
-    fixed_temperature = fixed_humidity = None
-    if temperature is not None:
-        fixed_temperature = parse_measurement(
-            temperature, field="temperature", label="Temperature", bounds=TEMPERATURE_RANGE, unit="°C"
-        )
-    if humidity is not None:
-        fixed_humidity = parse_measurement(
-            humidity, field="humidity", label="Humidity", bounds=HUMIDITY_RANGE, unit="%"
-        )
+    fixed_values = {m.name: measurement_value(m, fixed[m.name]) for m in MEASUREMENTS if fixed.get(m.name) is not None}
     new_id = parse_new_entry_id(entry_id or "")
     if new_id != "*" and count != 1:
         raise BadInput("An explicit ID can only be given for a single reading (count 1).", field="id")
@@ -90,8 +81,7 @@ def plan_produce(
         rate=rate,
         start=start,
         interval_seconds=interval_seconds,
-        temperature=fixed_temperature,
-        humidity=fixed_humidity,
+        fixed=fixed_values,
         entry_id=new_id,
         seed=seed,
     )
@@ -116,16 +106,14 @@ def _batches(plan: ProducePlan, first_index: int, count: int) -> Iterator[EntryB
     step_ms = plan.interval_seconds * 1000
     for batch_start in range(first_index, first_index + count, BATCH_SIZE):
         size = min(BATCH_SIZE, first_index + count - batch_start)
-        temperatures, humidities = simulated_weather(
+        columns = simulated_weather(
             size,
             start_second=start_second + batch_start * plan.interval_seconds,
             interval_seconds=plan.interval_seconds,
             seed=None if plan.seed is None else plan.seed + batch_start,
         )
-        if plan.temperature is not None:
-            temperatures = [plan.temperature] * size
-        if plan.humidity is not None:
-            humidities = [plan.humidity] * size
+        for name, value in plan.fixed.items():
+            columns[name] = [value] * size
         if start_ms is not None:
             # The interval is at least 1 ms, so every reading gets a millisecond of its own.
             ids = [f"{start_ms + int(index * step_ms)}-0" for index in range(batch_start, batch_start + size)]
@@ -133,7 +121,7 @@ def _batches(plan: ProducePlan, first_index: int, count: int) -> Iterator[EntryB
             ids = [plan.entry_id]
         else:
             ids = None
-        yield EntryBatch(ids=ids, columns=[("temperature", temperatures), ("humidity", humidities)])
+        yield EntryBatch(ids=ids, columns=[(m.name, columns[m.name]) for m in MEASUREMENTS])
 
 
 def produce(*, store: StreamStore, plan: ProducePlan, progress: Progress | None = None) -> ProduceResult:

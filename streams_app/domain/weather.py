@@ -31,9 +31,9 @@ def simulated_weather(
     start_second: float = 0.0,
     interval_seconds: float = 1.0,
     seed: int | None = None,
-) -> tuple[list[str], list[str]]:
-    """`count` readings as two columns (temperatures to 0.1 °C, humidities to 1 %), one reading per
-    `interval_seconds`, the first `start_second` seconds after midnight.
+) -> dict[str, list[str]]:
+    """`count` readings as columns by measurement name (temperatures to 0.1 °C, humidities to
+    1 %), one reading per `interval_seconds`, the first `start_second` seconds after midnight.
     Lowest around 03:00, highest around 15:00."""
     uniform = random.Random(seed).random  # centred uniform noise: far cheaper than gauss, as plausible
     sin = math.sin
@@ -56,4 +56,4 @@ def simulated_weather(
         add_t(tenths[-900 if t10 < -900 else 600 if t10 > 600 else t10])
         h = int(humidity + 0.5)
         add_h(percent[0 if h < 0 else 100 if h > 100 else h])
-    return temperatures, humidities
+    return {"temperature": temperatures, "humidity": humidities}

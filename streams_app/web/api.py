@@ -18,7 +18,7 @@ from streams_app.conf import app_settings
 from streams_app.domain.browsing import entries_page, parse_range_request
 from streams_app.domain.catalog import parse_scan_cursor, streams_page
 from streams_app.domain.names import display_name, name_from_token, url_token
-from streams_app.domain.readings import reading_add
+from streams_app.domain.readings import reading_add, reading_values
 from streams_app.errors import BadInput, DomainError
 from streams_app.gateway import Entry, StreamSummary
 from streams_app.gateway.stores import stream_store
@@ -114,10 +114,6 @@ def entries(request: HttpRequest, token: str) -> JsonResponse:
 def readings(request: HttpRequest, token: str) -> JsonResponse:
     body = json_body(request)
     new_id = reading_add(
-        store=stream_store(),
-        city=name_from_token(token),
-        temperature=body.get("temperature"),
-        humidity=body.get("humidity"),
-        entry_id=body.get("id"),
+        store=stream_store(), city=name_from_token(token), entry_id=body.get("id"), **reading_values(body)
     )
     return JsonResponse({"id": new_id}, status=201)

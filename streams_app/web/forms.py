@@ -6,12 +6,10 @@ from django import forms
 
 from streams_app.domain.browsing import ORDERS
 from streams_app.domain.exports import FORMATS
-from streams_app.domain.readings import reading_add
+from streams_app.domain.readings import MEASUREMENTS, Measurement, reading_add, reading_values
 from streams_app.domain.retention import STRATEGIES
 from streams_app.errors import DomainError
 from streams_app.gateway import StreamStore
-
-FORM_FIELDS = {"city", "temperature", "humidity", "id", "start", "end", "order", "count", "after", "before"}
 
 
 def add_domain_error(form: forms.Form, error: DomainError, *, field_map: dict[str, str] | None = None) -> None:
@@ -37,16 +35,6 @@ class ReadingForm(DomainCheckedForm):
         widget=forms.TextInput(attrs={"list": "known-cities", "autocomplete": "off", "placeholder": "chennai"}),
         help_text="The stream to append to: 1–64 letters, digits and _ - . :",
     )
-    temperature = forms.CharField(
-        required=False,
-        label="Temperature (°C)",
-        widget=forms.TextInput(attrs={"inputmode": "decimal", "placeholder": "26"}),
-    )
-    humidity = forms.CharField(
-        required=False,
-        label="Humidity (%)",
-        widget=forms.TextInput(attrs={"inputmode": "decimal", "placeholder": "10"}),
-    )
     id = forms.CharField(
         required=False,
         label="ID (optional)",
@@ -55,19 +43,29 @@ class ReadingForm(DomainCheckedForm):
     )
 
 
+def _measurement_field(measurement: Measurement) -> forms.CharField:
+    return forms.CharField(
+        required=False,
+        label=measurement.label_with_unit,
+        widget=forms.TextInput(attrs={"inputmode": "decimal", "placeholder": measurement.example}),
+    )
+
+
+# One field per measurement of a reading, after the city, in the order readings define them.
+ReadingForm.base_fields = {
+    "city": ReadingForm.base_fields["city"],
+    **{m.name: _measurement_field(m) for m in MEASUREMENTS},
+    "id": ReadingForm.base_fields["id"],
+}
+
+
 def reading_form_submit(form: ReadingForm, *, store: StreamStore) -> tuple[str | None, int]:
     """Add the reading a posted form holds: (new ID, 200), or (None, status) with the error on the form."""
     if not form.is_valid():
         return None, 400
     values = form.cleaned_data
     try:
-        new_id = reading_add(
-            store=store,
-            city=values["city"],
-            temperature=values["temperature"],
-            humidity=values["humidity"],
-            entry_id=values["id"],
-        )
+        new_id = reading_add(store=store, city=values["city"], entry_id=values["id"], **reading_values(values))
     except DomainError as error:
         add_domain_error(form, error)
         return None, error.status

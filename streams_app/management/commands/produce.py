@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from streams_app.domain.ids import parse_datetime
 from streams_app.domain.producer import plan_produce, produce
+from streams_app.domain.readings import MEASUREMENTS, READING_FIELDS
 from streams_app.errors import DomainError
 from streams_app.gateway.stores import stream_store
 
@@ -19,7 +20,7 @@ class Command(BaseCommand):
     requires_system_checks = ()
     help = (
         "Append weather readings to CITY's stream: plausible values (a daily temperature curve plus "
-        "noise) unless --temperature/--humidity are given. Without --rate they are written as fast as "
+        "noise) unless fixed values are given (--temperature, --humidity). Without --rate they are written as fast as "
         "pipelined batches allow; --rate 1 is the tutorial's one-reading-per-second feed."
     )
 
@@ -36,8 +37,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--interval", type=float, default=1.0, help="seconds between back-filled readings (default 1)"
         )
-        parser.add_argument("--temperature", help="a fixed temperature (°C) instead of simulated ones")
-        parser.add_argument("--humidity", help="a fixed humidity (%%) instead of simulated ones")
+        for measurement in MEASUREMENTS:
+            unit = measurement.unit.replace("%", "%%")  # argparse formats help text with %
+            parser.add_argument(
+                f"--{measurement.name}", help=f"a fixed {measurement.label.lower()} ({unit}) instead of simulated ones"
+            )
         parser.add_argument("--id", dest="entry_id", help="an explicit ID for a single reading (with --count 1)")
         parser.add_argument("--seed", type=int, help="random seed, for repeatable simulated weather")
         parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -55,8 +59,7 @@ class Command(BaseCommand):
                 rate=options["rate"],
                 start=start,
                 interval_seconds=options["interval"],
-                temperature=options["temperature"],
-                humidity=options["humidity"],
+                **{name: options[name] for name in READING_FIELDS},
                 entry_id=options["entry_id"],
                 seed=options["seed"],
             )

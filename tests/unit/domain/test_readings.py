@@ -104,7 +104,9 @@ def test_every_temperature_out_of_range_is_refused(value):
 )
 def test_humidity_range(value, ok):
     if ok:
-        assert parse_reading(city="c", temperature="1", humidity=value).humidity == format_decimal(Decimal(value))
+        assert parse_reading(city="c", temperature="1", humidity=value).values["humidity"] == format_decimal(
+            Decimal(value)
+        )
     else:
         with pytest.raises(BadInput) as raised:
             parse_reading(city="c", temperature="1", humidity=value)
@@ -167,7 +169,7 @@ def test_any_key_bytes_round_trip_and_display_printably(raw):
 
 def test_a_reading_has_only_temperature_and_humidity_fields():
     reading = parse_reading(city="chennai", temperature="26.0", humidity="10", entry_id="")
-    assert reading == Reading(city="chennai", temperature="26", humidity="10", entry_id="*")
+    assert reading == Reading(city="chennai", values={"temperature": "26", "humidity": "10"}, entry_id="*")
     assert reading.fields() == [("temperature", "26"), ("humidity", "10")]
 
 
