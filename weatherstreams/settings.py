@@ -74,7 +74,7 @@ MIDDLEWARE = [
     "streams_app.web.auth.ApiTokenMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "streams_app.web.middleware.DomainErrorMiddleware",
+    "streams_app.web.answers.DomainErrorMiddleware",
 ]
 
 ROOT_URLCONF = "weatherstreams.urls"
@@ -170,4 +170,4 @@ WEATHERSTREAMS_CITIES = [
     city.strip() for city in os.environ.get("WEATHERSTREAMS_CITIES", "chennai,coimbatore").split(",") if city.strip()
 ]
 
-CSRF_FAILURE_VIEW = "streams_app.web.errors.csrf_failure"
+CSRF_FAILURE_VIEW = "streams_app.web.answers.csrf_failure"

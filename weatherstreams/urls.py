@@ -10,7 +10,7 @@ urlpatterns = [
     path("", include("streams_app.urls")),
 ]
 
-handler400 = "streams_app.web.errors.bad_request"
-handler403 = "streams_app.web.errors.permission_denied"
-handler404 = "streams_app.web.errors.not_found"
-handler500 = "streams_app.web.errors.server_error"
+handler400 = "streams_app.web.answers.bad_request"
+handler403 = "streams_app.web.answers.permission_denied"
+handler404 = "streams_app.web.answers.not_found"
+handler500 = "streams_app.web.answers.server_error"

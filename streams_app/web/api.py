@@ -22,30 +22,30 @@ from streams_app.domain.readings import reading_add, reading_values
 from streams_app.errors import BadInput, DomainError
 from streams_app.gateway import Entry, StreamSummary
 from streams_app.gateway.stores import stream_store
+from streams_app.web.answers import domain_error_answer, error_answer
 from streams_app.web.links import page_url, range_url
 
 View = Callable[..., JsonResponse]
 
 
 def api_view(*methods: str) -> Callable[[View], View]:
-    """Authentication (session or token), allowed methods, and domain errors as JSON."""
+    """Authentication (session or token) and allowed methods; domain errors become their answers."""
 
     def decorate(view: View) -> View:
         @functools.wraps(view)
         def wrapper(request: HttpRequest, *args, **kwargs) -> JsonResponse:
             if request.method not in methods:
-                response = JsonResponse({"error": f"Method {request.method} is not allowed here."}, status=405)
+                response = error_answer(request, 405, f"Method {request.method} is not allowed here.")
                 response["Allow"] = ", ".join(methods)
                 return response
             if not request.user.is_authenticated:
-                return JsonResponse(
-                    {"error": "Authentication required: log in, or send the header Authorization: Token <key>."},
-                    status=401,
+                return error_answer(
+                    request, 401, "Authentication required: log in, or send the header Authorization: Token <key>."
                 )
             try:
                 return view(request, *args, **kwargs)
             except DomainError as error:
-                return JsonResponse({"error": error.message}, status=error.status)
+                return domain_error_answer(request, error)
 
         return wrapper
 

@@ -6,10 +6,11 @@ token is exempt from CSRF, since no browser sends that header on its own.
 
 from __future__ import annotations
 
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest
 from django.utils import timezone
 
 from streams_app.models import ApiToken, hash_token
+from streams_app.web.answers import error_answer
 
 SCHEMES = {"token", "bearer"}
 
@@ -25,7 +26,7 @@ class ApiTokenMiddleware:
             if scheme.lower() in SCHEMES:
                 token = ApiToken.objects.select_related("user").filter(key_hash=hash_token(key.strip())).first()
                 if token is None or not token.user.is_active:
-                    return JsonResponse({"error": "The API token is not valid."}, status=401)
+                    return error_answer(request, 401, "The API token is not valid.")
                 request.user = token.user
                 request._dont_enforce_csrf_checks = True
                 ApiToken.objects.filter(pk=token.pk).update(last_used=timezone.now())

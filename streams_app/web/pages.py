@@ -16,15 +16,10 @@ from streams_app.domain.catalog import parse_scan_cursor, streams_page
 from streams_app.domain.charts import readings_chart
 from streams_app.domain.ids import parse_stream_id
 from streams_app.domain.names import display_name, name_from_token, url_token
-from streams_app.errors import BadInput, DomainError
+from streams_app.errors import BadInput, DomainError, NotFound
 from streams_app.gateway.stores import stats_store, stream_store
 from streams_app.web.forms import RangeForm, ReadingForm, add_domain_error, reading_form_submit
 from streams_app.web.links import page_url, range_url
-
-
-@login_required
-def home(request: HttpRequest) -> HttpResponse:
-    return redirect("stream_list")
 
 
 @login_required
@@ -94,15 +89,7 @@ def entry_detail(request: HttpRequest, token: str, entry_id: str) -> HttpRespons
     store.require_stream(name)
     entry = store.entry(name, parse_stream_id(entry_id))
     if entry is None:
-        return render(
-            request,
-            "error.html",
-            {
-                "error": BadInput(f"“{display_name(name)}” has no entry {entry_id} (it may have been trimmed)."),
-                "status": 404,
-            },
-            status=404,
-        )
+        raise NotFound(f"“{display_name(name)}” has no entry {entry_id} (it may have been trimmed).")
     return render(
         request,
         "streams_app/entry_detail.html",
