@@ -69,11 +69,11 @@ class Bench:
         import django
 
         django.setup()
-        from streams_app.domain.producer import plan_produce, produce
+        from streams_app.domain.producer import produce_plan, produce_run
         from streams_app.domain.weather import simulated_weather
         from streams_app.gateway.stores import stream_store
 
-        self.plan_produce, self.produce, self.store = plan_produce, produce, stream_store()
+        self.produce_plan, self.produce, self.store = produce_plan, produce_run, stream_store()
         self.tutorial_values = list(zip(*simulated_weather(tutorial_count, seed=7).values(), strict=True))
         self.redis_benchmark = shutil.which("redis-benchmark")
         if self.redis_benchmark is None:
@@ -93,7 +93,7 @@ class Bench:
     def producer_in_process(self) -> float:
         self.fresh()
         started = time.perf_counter()
-        result = self.produce(store=self.store, plan=self.plan_produce(city=CITY, count=COUNT))
+        result = self.produce(store=self.store, plan=self.produce_plan(city=CITY, count=COUNT))
         seconds = time.perf_counter() - started
         assert result.written == COUNT, result
         self.check_length(CITY, COUNT)
@@ -167,7 +167,7 @@ class Bench:
     def memory(self) -> list[tuple[str, int, int]]:
         rows = []
         usage, dataset = self.measure_memory(
-            lambda: self.produce(store=self.store, plan=self.plan_produce(city=CITY, count=COUNT))
+            lambda: self.produce(store=self.store, plan=self.produce_plan(city=CITY, count=COUNT))
         )
         rows.append(("produce: fields temperature, humidity", usage, dataset))
         # The very values produce wrote, to write them again the other ways.
@@ -196,7 +196,7 @@ class Bench:
 
     def warm_up(self) -> None:
         self.fresh()
-        self.produce(store=self.store, plan=self.plan_produce(city=CITY, count=1_000))
+        self.produce(store=self.store, plan=self.produce_plan(city=CITY, count=1_000))
         for temperature, humidity in self.tutorial_values[:200]:
             self.client.xadd("warm-up", {"temperature": temperature, "humidity": humidity})
         self.fresh()
@@ -257,7 +257,7 @@ def main() -> None:
 
     median = {name: statistics.median(values) for name, values in results.items()}
     rows = [
-        ("(p) produce, in-process (plan_produce + produce)", COUNT, results["producer_in_process"]),
+        ("(p) produce, in-process (produce_plan + produce)", COUNT, results["producer_in_process"]),
         ("(p) manage.py produce, whole command (wall)", COUNT, results["producer_command"]),
     ]
     if bench.command_self_rates:

@@ -38,7 +38,7 @@ class ExportResult:
     fmt: str
 
 
-def plan_export(*, store: StreamStore, stream: str, start: str, end: str, fmt: str, tz: tzinfo) -> ExportPlan:
+def export_plan(*, store: StreamStore, stream: str, start: str, end: str, fmt: str, tz: tzinfo) -> ExportPlan:
     store.require_stream(stream)
     fmt = (fmt or "csv").strip().lower()
     if fmt not in FORMATS:
@@ -49,7 +49,7 @@ def plan_export(*, store: StreamStore, stream: str, start: str, end: str, fmt: s
     return ExportPlan(stream, start, end, low, high, fmt)
 
 
-def export_range(*, store: StreamStore, plan: ExportPlan, path: Path, progress: Progress | None = None) -> ExportResult:
+def export_write(*, store: StreamStore, plan: ExportPlan, path: Path, progress: Progress | None = None) -> ExportResult:
     """Write the range to `path` (via a temporary file, renamed when complete)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(path.suffix + ".part")

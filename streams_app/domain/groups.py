@@ -123,7 +123,7 @@ def group_overview(*, store: GroupStore, stream: str) -> list[GroupSummary]:
     return sorted(store.groups(stream), key=lambda info: info.name)
 
 
-def find_group(*, store: GroupStore, stream: str, group: str) -> GroupSummary:
+def group_find(*, store: GroupStore, stream: str, group: str) -> GroupSummary:
     """An existing group; NotFound for a missing stream or group, BadInput for a name no group may have."""
     for info in store.groups(stream):
         if info.name == group:
@@ -142,21 +142,21 @@ def group_create(*, store: GroupStore, stream: str, name: Any, start: Any, tz: t
     except NotFound:
         validate_city(stream, field="stream")
         store.create_group(stream, name, start_id=start_id, make_stream=True)
-    info = find_group(store=store, stream=stream, group=name)
+    info = group_find(store=store, stream=stream, group=name)
     return CreatedGroup(info=info, start_id=info.last_delivered_id if start_id == "$" else start_id)
 
 
-def group_move(*, store: GroupStore, stream: str, group: str, last_id: Any, tz: tzinfo) -> str:
+def group_setid(*, store: GroupStore, stream: str, group: str, last_id: Any, tz: tzinfo) -> str:
     """XGROUP SETID to `$`, `0`, an ID or a date-time (as for a new group); returns the new last-delivered ID."""
     target = parse_group_start(last_id, tz=tz, field="id", default=None)
-    find_group(store=store, stream=stream, group=group)
+    group_find(store=store, stream=stream, group=group)
     store.set_group_id(stream, group, target)
-    return find_group(store=store, stream=stream, group=group).last_delivered_id
+    return group_find(store=store, stream=stream, group=group).last_delivered_id
 
 
 def group_destroy(*, store: GroupStore, stream: str, group: str) -> None:
     """XGROUP DESTROY: the group and all its pending entries are gone."""
-    find_group(store=store, stream=stream, group=group)
+    group_find(store=store, stream=stream, group=group)
     if not store.destroy_group(stream, group):
         raise NotFound(f"There is no group “{display_name(group)}” on “{display_name(stream)}”.")
 
@@ -165,7 +165,7 @@ def group_destroy(*, store: GroupStore, stream: str, group: str) -> None:
 
 
 def group_consumers(*, store: GroupStore, stream: str, group: str) -> list[ConsumerSummary]:
-    find_group(store=store, stream=stream, group=group)
+    group_find(store=store, stream=stream, group=group)
     return sorted(store.consumers(stream, group), key=lambda consumer: consumer.name)
 
 
@@ -230,7 +230,7 @@ def parse_pending_request(params: Mapping[str, Any]) -> PendingRequest:
 
 def pending_page(*, store: GroupStore, stream: str, group: str, request: PendingRequest) -> PendingPage:
     """One page of XPENDING's extended form, oldest ID first, with the request for the next page."""
-    find_group(store=store, stream=stream, group=group)
+    group_find(store=store, stream=stream, group=group)
     if request.consumer is not None:
         _check_consumer_filter(store=store, stream=stream, group=group, consumer=request.consumer)
     low = StreamId.parse(request.after).successor() if request.after else StreamId(0, 0)
@@ -261,7 +261,7 @@ def _check_consumer_filter(*, store: GroupStore, stream: str, group: str, consum
 def pending_ack(*, store: GroupStore, stream: str, group: str, ids: Any) -> int:
     """XACK; returns how many were pending (IDs that are not pending count 0, not an error)."""
     parsed = parse_ids(ids)
-    find_group(store=store, stream=stream, group=group)
+    group_find(store=store, stream=stream, group=group)
     return store.ack(stream, group, parsed)
 
 
@@ -272,7 +272,7 @@ def pending_claim(
     consumer = validate_consumer_name(consumer)
     parsed = parse_ids(ids)
     min_idle_ms = parse_min_idle(min_idle)
-    find_group(store=store, stream=stream, group=group)
+    group_find(store=store, stream=stream, group=group)
     return store.claim(stream, group, consumer=consumer, ids=parsed, min_idle_ms=min_idle_ms)
 
 

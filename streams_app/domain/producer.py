@@ -47,7 +47,7 @@ class ProduceResult:
         return self.written / self.seconds if self.seconds > 0 else float("inf")
 
 
-def plan_produce(
+def produce_plan(
     *,
     city: str,
     count: int,
@@ -124,7 +124,7 @@ def _batches(plan: ProducePlan, first_index: int, count: int) -> Iterator[EntryB
         yield EntryBatch(ids=ids, columns=[(m.name, columns[m.name]) for m in MEASUREMENTS])
 
 
-def produce(*, store: StreamStore, plan: ProducePlan, progress: Progress | None = None) -> ProduceResult:
+def produce_run(*, store: StreamStore, plan: ProducePlan, progress: Progress | None = None) -> ProduceResult:
     """Write the planned readings; `progress(written, total)` is called after each batch.
 
     Explicit IDs are checked against the stream's last ID before anything is sent, so a

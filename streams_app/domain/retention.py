@@ -37,7 +37,7 @@ class TrimPlan:
         return f"XTRIM {display_name(self.stream)} {how}"
 
 
-def plan_trim(
+def trim_plan(
     *,
     store: StreamStore,
     retention: RetentionStore,
@@ -78,7 +78,7 @@ def plan_trim(
     return TrimPlan(stream, strategy, None, str(lowest_kept), approximate, at_risk)
 
 
-def require_confirmation(plan: TrimPlan, *, confirm_pending: bool) -> None:
+def trim_confirmation_check(plan: TrimPlan, *, confirm_pending: bool) -> None:
     """Conflict (field `confirm`) if the trim would remove pending entries and that was not confirmed."""
     if plan.pending_at_risk and not confirm_pending:
         groups = ", ".join(
@@ -91,7 +91,7 @@ def require_confirmation(plan: TrimPlan, *, confirm_pending: bool) -> None:
         )
 
 
-def trim_stream(*, retention: RetentionStore, plan: TrimPlan, confirm_pending: bool) -> int:
+def trim_apply(*, retention: RetentionStore, plan: TrimPlan, confirm_pending: bool) -> int:
     """Run the trim; nothing is removed unless the pending entries it would remove were confirmed."""
-    require_confirmation(plan, confirm_pending=confirm_pending)
+    trim_confirmation_check(plan, confirm_pending=confirm_pending)
     return retention.trim(plan.stream, maxlen=plan.maxlen, minid=plan.minid, approximate=plan.approximate)

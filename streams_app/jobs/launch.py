@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from datetime import date, tzinfo
 
-from streams_app.domain.exports import FORMATS, plan_export
+from streams_app.domain.exports import FORMATS, export_plan
 from streams_app.domain.names import display_name
 from streams_app.domain.producer import simulated_day_start
-from streams_app.domain.retention import plan_trim, require_confirmation
+from streams_app.domain.retention import trim_confirmation_check, trim_plan
 from streams_app.gateway import StreamStore
 from streams_app.gateway.retention import RetentionStore
 from streams_app.jobs import tasks
@@ -29,7 +29,7 @@ def simulate_day_job_start(*, store: StreamStore, city: str, day: date, tz: tzin
 def export_job_start(
     *, store: StreamStore, stream: str, start: str, end: str, fmt: str, tz: tzinfo, user_id: int | None
 ) -> str:
-    plan = plan_export(store=store, stream=stream, start=start, end=end, fmt=fmt, tz=tz)
+    plan = export_plan(store=store, stream=stream, start=start, end=end, fmt=fmt, tz=tz)
     return job_start(
         kind="export",
         func=tasks.export_stream,
@@ -52,7 +52,7 @@ def trim_job_start(
     user_id: int | None,
 ) -> str:
     """Conflict (field `confirm`) when the trim would remove pending entries and that was not confirmed."""
-    plan = plan_trim(
+    plan = trim_plan(
         store=store,
         retention=retention,
         stream=stream,
@@ -61,7 +61,7 @@ def trim_job_start(
         approximate=approximate,
         tz=tz,
     )
-    require_confirmation(plan, confirm_pending=confirm_pending)
+    trim_confirmation_check(plan, confirm_pending=confirm_pending)
     return job_start(
         kind="trim",
         func=tasks.trim,

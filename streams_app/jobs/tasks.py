@@ -9,9 +9,9 @@ from pathlib import Path
 from django.conf import settings
 from django.utils import timezone
 
-from streams_app.domain.exports import FORMATS, export_range, plan_export
-from streams_app.domain.producer import plan_produce, produce
-from streams_app.domain.retention import plan_trim, trim_stream
+from streams_app.domain.exports import FORMATS, export_plan, export_write
+from streams_app.domain.producer import produce_plan, produce_run
+from streams_app.domain.retention import trim_apply, trim_plan
 from streams_app.domain.weather import SECONDS_PER_DAY
 from streams_app.errors import DomainError
 from streams_app.gateway.job_queue import running_job
@@ -38,9 +38,9 @@ def simulate_day(*, city: str, start: str) -> dict:
     progress = JobProgress(running_job())
 
     def work() -> dict:
-        plan = plan_produce(city=city, count=SECONDS_PER_DAY, start=datetime.fromisoformat(start))
+        plan = produce_plan(city=city, count=SECONDS_PER_DAY, start=datetime.fromisoformat(start))
         store = stream_store()
-        result = produce(
+        result = produce_run(
             store=store,
             plan=plan,
             progress=lambda done, total: progress.update(
@@ -59,9 +59,9 @@ def export_stream(*, stream: str, start: str, end: str, fmt: str) -> dict:
 
     def work() -> dict:
         tz = timezone.get_current_timezone()
-        plan = plan_export(store=stream_store(), stream=stream, start=start, end=end, fmt=fmt, tz=tz)
+        plan = export_plan(store=stream_store(), stream=stream, start=start, end=end, fmt=fmt, tz=tz)
         name = f"{progress.job.id if progress.job else 'export'}.{plan.fmt}"
-        result = export_range(
+        result = export_write(
             store=stream_store(),
             plan=plan,
             path=export_dir() / name,
@@ -80,7 +80,7 @@ def trim(*, stream: str, strategy: str, threshold: str, approximate: bool, confi
 
     def work() -> dict:
         retention = retention_store()
-        plan = plan_trim(
+        plan = trim_plan(
             store=stream_store(),
             retention=retention,
             stream=stream,
@@ -90,7 +90,7 @@ def trim(*, stream: str, strategy: str, threshold: str, approximate: bool, confi
             tz=timezone.get_current_timezone(),
         )
         progress.update(done=0, total=None, fraction=0.1, message=f"running {plan.describe()}", force=True)
-        removed = trim_stream(retention=retention, plan=plan, confirm_pending=confirm_pending)
+        removed = trim_apply(retention=retention, plan=plan, confirm_pending=confirm_pending)
         progress.finish(message=f"{plan.describe()} removed {removed:,} entries")
         return {"removed": removed}
 

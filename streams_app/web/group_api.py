@@ -18,12 +18,12 @@ from streams_app.domain.dead_letters import (
 )
 from streams_app.domain.groups import (
     consumer_delete,
-    find_group,
     group_consumers,
     group_create,
     group_destroy,
-    group_move,
+    group_find,
     group_overview,
+    group_setid,
     parse_pending_request,
     pending_ack,
     pending_claim,
@@ -112,14 +112,14 @@ def group(request: HttpRequest, token: str, group: str) -> JsonResponse:
     if request.method == "DELETE":
         group_destroy(store=group_store(), stream=stream, group=name)
         return JsonResponse({"destroyed": name})
-    return JsonResponse(group_json(find_group(store=group_store(), stream=stream, group=name)))
+    return JsonResponse(group_json(group_find(store=group_store(), stream=stream, group=name)))
 
 
 @api_view("POST")
-def group_setid(request: HttpRequest, token: str, group: str) -> JsonResponse:
+def setid(request: HttpRequest, token: str, group: str) -> JsonResponse:
     stream, name = name_from_token(token), name_from_token(group)
     body = json_body(request)
-    last_id = group_move(
+    last_id = group_setid(
         store=group_store(), stream=stream, group=name, last_id=body.get("id"), tz=timezone.get_current_timezone()
     )
     return JsonResponse({"name": name, "last_delivered_id": last_id})

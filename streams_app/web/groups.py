@@ -19,12 +19,12 @@ from streams_app.domain.dead_letters import dead_letters_page, dead_letters_redr
 from streams_app.domain.groups import (
     START_HELP,
     consumer_delete,
-    find_group,
     group_consumers,
     group_create,
     group_destroy,
-    group_move,
+    group_find,
     group_overview,
+    group_setid,
     parse_pending_request,
     pending_ack,
     pending_claim,
@@ -136,7 +136,7 @@ def group_list(request: HttpRequest, token: str) -> HttpResponse:
 def group_detail(request: HttpRequest, token: str, group: str) -> HttpResponse:
     stream, group_name = _names(token, group)
     store = group_store()
-    info = find_group(store=store, stream=stream, group=group_name)
+    info = group_find(store=store, stream=stream, group=group_name)
     consumers = group_consumers(store=store, stream=stream, group=group_name)
     summary = store.pending_summary(stream, group_name)
     form = PendingFilterForm(request.GET or None)
@@ -224,10 +224,10 @@ def group_consumer_delete(request: HttpRequest, token: str, group: str) -> HttpR
 
 @login_required
 @require_POST
-def group_setid(request: HttpRequest, token: str, group: str) -> HttpResponse:
+def group_setid_page(request: HttpRequest, token: str, group: str) -> HttpResponse:
     stream, group_name = _names(token, group)
     try:
-        last_id = group_move(
+        last_id = group_setid(
             store=group_store(),
             stream=stream,
             group=group_name,

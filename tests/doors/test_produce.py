@@ -15,7 +15,7 @@ from django.core.management import CommandError, call_command
 
 from streams_app.domain.ids import parse_datetime
 from streams_app.domain.names import validate_city
-from streams_app.domain.producer import plan_produce
+from streams_app.domain.producer import produce_plan
 from streams_app.domain.readings import parse_measurement
 from streams_app.errors import DomainError
 from streams_app.management.commands.produce import Command
@@ -123,18 +123,18 @@ BAD_INPUTS = [
     (["new york"], lambda: domain_message(validate_city, name="new york")),
     ([""], lambda: domain_message(validate_city, name="")),
     (["c" * 65], lambda: domain_message(validate_city, name="c" * 65)),
-    (["chennai", "--count", "0"], lambda: domain_message(plan_produce, city="chennai", count=0)),
-    (["chennai", "--count=-5"], lambda: domain_message(plan_produce, city="chennai", count=-5)),
-    (["chennai", "--count", "100000001"], lambda: domain_message(plan_produce, city="chennai", count=100_000_001)),
-    (["chennai", "--rate", "0"], lambda: domain_message(plan_produce, city="chennai", count=86_400, rate=0.0)),
-    (["chennai", "--rate=-1"], lambda: domain_message(plan_produce, city="chennai", count=86_400, rate=-1.0)),
+    (["chennai", "--count", "0"], lambda: domain_message(produce_plan, city="chennai", count=0)),
+    (["chennai", "--count=-5"], lambda: domain_message(produce_plan, city="chennai", count=-5)),
+    (["chennai", "--count", "100000001"], lambda: domain_message(produce_plan, city="chennai", count=100_000_001)),
+    (["chennai", "--rate", "0"], lambda: domain_message(produce_plan, city="chennai", count=86_400, rate=0.0)),
+    (["chennai", "--rate=-1"], lambda: domain_message(produce_plan, city="chennai", count=86_400, rate=-1.0)),
     (
         ["chennai", "--rate", "1", "--start", "2024-05-01"],
-        lambda: domain_message(plan_produce, city="chennai", count=86_400, rate=1.0, start=datetime(2024, 5, 1)),
+        lambda: domain_message(produce_plan, city="chennai", count=86_400, rate=1.0, start=datetime(2024, 5, 1)),
     ),
     (
         ["chennai", "--interval", "0"],
-        lambda: domain_message(plan_produce, city="chennai", count=86_400, interval_seconds=0.0),
+        lambda: domain_message(produce_plan, city="chennai", count=86_400, interval_seconds=0.0),
     ),
     (
         ["chennai", "--temperature", "99"],
@@ -171,11 +171,11 @@ BAD_INPUTS = [
     ),
     (
         ["chennai", "--count", "1", "--id", "abc"],
-        lambda: domain_message(plan_produce, city="chennai", count=1, entry_id="abc"),
+        lambda: domain_message(produce_plan, city="chennai", count=1, entry_id="abc"),
     ),
     (
         ["chennai", "--count", "2", "--id", "5-1"],
-        lambda: domain_message(plan_produce, city="chennai", count=2, entry_id="5-1"),
+        lambda: domain_message(produce_plan, city="chennai", count=2, entry_id="5-1"),
     ),
     (
         ["chennai", "--start", "yesterday"],
@@ -184,7 +184,7 @@ BAD_INPUTS = [
     (
         ["chennai", "--start", "1960-01-01"],
         lambda: domain_message(
-            plan_produce, city="chennai", count=1, start=datetime(1960, 1, 1, tzinfo=ZoneInfo("UTC"))
+            produce_plan, city="chennai", count=1, start=datetime(1960, 1, 1, tzinfo=ZoneInfo("UTC"))
         ),
     ),
 ]

@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from streams_app.domain.ids import parse_datetime
-from streams_app.domain.producer import plan_produce, produce
+from streams_app.domain.producer import produce_plan, produce_run
 from streams_app.domain.readings import MEASUREMENTS, READING_FIELDS
 from streams_app.errors import DomainError
 from streams_app.gateway.stores import stream_store
@@ -53,7 +53,7 @@ class Command(BaseCommand):
                 if options["start"]
                 else None
             )
-            plan = plan_produce(
+            plan = produce_plan(
                 city=options["city"],
                 count=options["count"],
                 rate=options["rate"],
@@ -64,7 +64,7 @@ class Command(BaseCommand):
                 seed=options["seed"],
             )
             bar = ProgressBar(plan.count) if sys.stderr.isatty() and not options["quiet"] else None
-            result = produce(store=stream_store(), plan=plan, progress=bar.update if bar else None)
+            result = produce_run(store=stream_store(), plan=plan, progress=bar.update if bar else None)
         except DomainError as error:
             raise CommandError(error.message) from error
         if bar:
