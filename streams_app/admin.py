@@ -18,8 +18,14 @@ from streams_app.domain.names import url_token
 from streams_app.errors import DomainError
 from streams_app.gateway.stores import group_store, stream_store
 from streams_app.models import ApiToken, ConsumerGroup, Reading
-from streams_app.web.forms import DomainCheckedForm, ReadingForm, add_domain_error, reading_form_submit
-from streams_app.web.jobs import job_forms, start_job_from_form
+from streams_app.web.forms import (
+    DomainCheckedForm,
+    ReadingForm,
+    add_domain_error,
+    job_form_submit,
+    job_forms,
+    reading_form_submit,
+)
 
 
 @admin.register(Reading)
@@ -72,7 +78,7 @@ class ReadingAdmin(admin.ModelAdmin):
         bound: dict = {}
         status = 200
         if request.method == "POST":
-            job_id, bound = start_job_from_form(request, request.POST.get("kind", ""))
+            job_id, bound = job_form_submit(request.POST.get("kind", ""), request.POST, user_id=request.user.pk)
             if job_id is not None:
                 messages.success(request, "Job started.")
                 return HttpResponseRedirect(reverse("job_detail", args=[job_id]))

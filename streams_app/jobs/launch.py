@@ -4,6 +4,7 @@ message), then enqueue. Pages, the API and admin all start jobs through these.""
 from __future__ import annotations
 
 from datetime import date, tzinfo
+from typing import Any
 
 from streams_app.domain.exports import FORMATS, export_plan
 from streams_app.domain.names import display_name
@@ -11,6 +12,7 @@ from streams_app.domain.producer import simulated_day_start
 from streams_app.domain.retention import trim_confirmation_check, trim_plan
 from streams_app.gateway import StreamStore
 from streams_app.gateway.retention import RetentionStore
+from streams_app.gateway.stores import retention_store, stream_store
 from streams_app.jobs import tasks
 from streams_app.jobs.progress import job_start
 
@@ -75,3 +77,34 @@ def trim_job_start(
         title=plan.describe(),
         user_id=user_id,
     )
+
+
+def job_start_from_values(kind: str, values: dict[str, Any], *, tz: tzinfo, user_id: int | None) -> str:
+    """Start the job of `kind` (simulate, export, trim) from what a form collected."""
+    if kind == "simulate":
+        return simulate_day_job_start(
+            store=stream_store(), city=values["city"], day=values["day"], tz=tz, user_id=user_id
+        )
+    if kind == "export":
+        return export_job_start(
+            store=stream_store(),
+            stream=values["stream"],
+            start=values["start"],
+            end=values["end"],
+            fmt=values["format"] or "csv",
+            tz=tz,
+            user_id=user_id,
+        )
+    if kind == "trim":
+        return trim_job_start(
+            store=stream_store(),
+            retention=retention_store(),
+            stream=values["stream"],
+            strategy=values["strategy"] or "",
+            threshold=values["threshold"],
+            approximate=bool(values["approximate"]),
+            confirm_pending=bool(values["confirm"]),
+            tz=tz,
+            user_id=user_id,
+        )
+    raise ValueError(f"no such kind of job: {kind}")

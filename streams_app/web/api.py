@@ -6,10 +6,6 @@ stream), 405, 409 (not a stream, ID not above the last one) or 503 (Redis unavai
 
 from __future__ import annotations
 
-import functools
-import json
-from collections.abc import Callable
-
 from django.http import HttpRequest, JsonResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -19,47 +15,10 @@ from streams_app.domain.browsing import entries_page, parse_range_request
 from streams_app.domain.catalog import parse_scan_cursor, streams_page
 from streams_app.domain.names import display_name, name_from_token, url_token
 from streams_app.domain.readings import reading_add, reading_values
-from streams_app.errors import BadInput, DomainError
 from streams_app.gateway import Entry, StreamSummary
 from streams_app.gateway.stores import stream_store
-from streams_app.web.answers import domain_error_answer, error_answer
+from streams_app.web.json_api import api_view, json_body
 from streams_app.web.links import page_url, range_url
-
-View = Callable[..., JsonResponse]
-
-
-def api_view(*methods: str) -> Callable[[View], View]:
-    """Authentication (session or token) and allowed methods; domain errors become their answers."""
-
-    def decorate(view: View) -> View:
-        @functools.wraps(view)
-        def wrapper(request: HttpRequest, *args, **kwargs) -> JsonResponse:
-            if request.method not in methods:
-                response = error_answer(request, 405, f"Method {request.method} is not allowed here.")
-                response["Allow"] = ", ".join(methods)
-                return response
-            if not request.user.is_authenticated:
-                return error_answer(
-                    request, 401, "Authentication required: log in, or send the header Authorization: Token <key>."
-                )
-            try:
-                return view(request, *args, **kwargs)
-            except DomainError as error:
-                return domain_error_answer(request, error)
-
-        return wrapper
-
-    return decorate
-
-
-def json_body(request: HttpRequest) -> dict:
-    try:
-        body = json.loads(request.body or b"null")
-    except (ValueError, UnicodeDecodeError):
-        raise BadInput("The request body must be a JSON object.") from None
-    if not isinstance(body, dict):
-        raise BadInput("The request body must be a JSON object.")
-    return body
 
 
 def stream_json(request: HttpRequest, summary: StreamSummary) -> dict:

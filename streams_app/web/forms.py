@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 from django import forms
+from django.utils import timezone
 
 from streams_app.domain.browsing import ORDERS
 from streams_app.domain.exports import FORMATS
@@ -10,6 +13,7 @@ from streams_app.domain.readings import MEASUREMENTS, Measurement, reading_add, 
 from streams_app.domain.retention import STRATEGIES
 from streams_app.errors import DomainError
 from streams_app.gateway import StreamStore
+from streams_app.jobs.launch import job_start_from_values
 
 
 def add_domain_error(form: forms.Form, error: DomainError, *, field_map: dict[str, str] | None = None) -> None:
@@ -107,3 +111,41 @@ class TrimForm(forms.Form):
     )
     approximate = forms.BooleanField(required=False, initial=True, label="Approximate (~): faster, may keep a few more")
     confirm = forms.BooleanField(required=False, label="Trim even entries still pending in a group")
+
+
+JOB_FORMS = {"simulate": SimulateDayForm, "export": ExportForm, "trim": TrimForm}
+
+
+def job_forms(request, **bound: forms.Form) -> dict[str, forms.Form]:
+    """The three job forms, blank (preset with ?stream=) unless given bound ones with errors."""
+    stream = request.GET.get("stream", "")
+    return {
+        "simulate_form": bound.get("simulate") or SimulateDayForm(initial={"city": stream, "day": default_day()}),
+        "export_form": bound.get("export") or ExportForm(initial={"stream": stream, "format": "csv"}),
+        "trim_form": bound.get("trim")
+        or TrimForm(initial={"stream": stream, "strategy": "maxlen", "approximate": True}),
+    }
+
+
+def default_day() -> date:
+    """The day "Simulate a day" offers: yesterday, in the site's time zone."""
+    return timezone.localdate() - timedelta(days=1)
+
+
+def job_form_submit(kind: str, data, *, user_id: int | None) -> tuple[str | None, dict[str, forms.Form]]:
+    """Validate the posted form of `kind` and start its job: (job ID, {}) or (None, {kind: form with errors})."""
+    if kind not in JOB_FORMS:
+        kind = "simulate"
+    form = JOB_FORMS[kind](data)
+    if not form.is_valid():
+        return None, {kind: form}
+    values = dict(form.cleaned_data)
+    if kind == "simulate":
+        values["day"] = values["day"] or default_day()
+    try:
+        job_id = job_start_from_values(kind, values, tz=timezone.get_current_timezone(), user_id=user_id)
+    except DomainError as error:
+        add_domain_error(form, error, field_map={"city": "stream"} if kind != "simulate" else None)
+        form.status = error.status
+        return None, {kind: form}
+    return job_id, {}

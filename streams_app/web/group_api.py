@@ -35,7 +35,7 @@ from streams_app.gateway.groups import PendingEntry
 from streams_app.gateway.heartbeats import WorkerHeartbeat
 from streams_app.gateway.stores import group_store, heartbeat_store, stream_store
 from streams_app.gateway.types import ConsumerSummary, GroupSummary
-from streams_app.web.api import api_view, json_body
+from streams_app.web.json_api import api_view, json_body
 from streams_app.web.links import page_url
 
 

@@ -2,78 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from streams_app.conf import app_settings
 from streams_app.errors import DomainError
-from streams_app.gateway.stores import retention_store, stream_store
 from streams_app.jobs import tasks
-from streams_app.jobs.launch import export_job_start, simulate_day_job_start, trim_job_start
 from streams_app.jobs.progress import job_status, recent_jobs
-from streams_app.web.forms import ExportForm, SimulateDayForm, TrimForm, add_domain_error
-
-
-def job_forms(request: HttpRequest, **bound) -> dict:
-    """The three job forms, blank (preset with ?stream=) unless given bound ones with errors."""
-    stream = request.GET.get("stream", "")
-    yesterday = timezone.localdate() - timedelta(days=1)
-    return {
-        "simulate_form": bound.get("simulate") or SimulateDayForm(initial={"city": stream, "day": yesterday}),
-        "export_form": bound.get("export") or ExportForm(initial={"stream": stream, "format": "csv"}),
-        "trim_form": bound.get("trim")
-        or TrimForm(initial={"stream": stream, "strategy": "maxlen", "approximate": True}),
-    }
-
-
-def start_job_from_form(request: HttpRequest, kind: str) -> tuple[str | None, dict]:
-    """Validate the posted form of `kind` and start its job; returns (job ID or None, bound forms)."""
-    form_class = {"simulate": SimulateDayForm, "export": ExportForm, "trim": TrimForm}.get(kind)
-    if form_class is None:
-        kind, form_class = "simulate", SimulateDayForm
-    form = form_class(request.POST)
-    if not form.is_valid():
-        return None, {kind: form}
-    values = form.cleaned_data
-    tz = timezone.get_current_timezone()
-    user_id = request.user.pk
-    try:
-        if kind == "simulate":
-            day = values["day"] or (timezone.localdate() - timedelta(days=1))
-            job_id = simulate_day_job_start(store=stream_store(), city=values["city"], day=day, tz=tz, user_id=user_id)
-        elif kind == "export":
-            job_id = export_job_start(
-                store=stream_store(),
-                stream=values["stream"],
-                start=values["start"],
-                end=values["end"],
-                fmt=values["format"] or "csv",
-                tz=tz,
-                user_id=user_id,
-            )
-        else:
-            job_id = trim_job_start(
-                store=stream_store(),
-                retention=retention_store(),
-                stream=values["stream"],
-                strategy=values["strategy"] or "",
-                threshold=values["threshold"],
-                approximate=bool(values["approximate"]),
-                confirm_pending=bool(values["confirm"]),
-                tz=tz,
-                user_id=user_id,
-            )
-    except DomainError as error:
-        add_domain_error(form, error, field_map={"city": "stream"} if kind != "simulate" else None)
-        form.status = error.status
-        return None, {kind: form}
-    return job_id, {}
+from streams_app.web.forms import job_form_submit, job_forms
 
 
 def _jobs_page(request: HttpRequest, status: int = 200, **bound) -> HttpResponse:
@@ -91,7 +31,7 @@ def jobs_page(request: HttpRequest) -> HttpResponse:
 
 
 def _start(request: HttpRequest, kind: str) -> HttpResponse:
-    job_id, bound = start_job_from_form(request, kind)
+    job_id, bound = job_form_submit(kind, request.POST, user_id=request.user.pk)
     if job_id is None:
         return _jobs_page(request, getattr(bound[kind], "status", 400), **bound)
     return redirect("job_detail", job_id=job_id)
