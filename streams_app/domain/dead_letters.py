@@ -21,6 +21,7 @@ from streams_app.domain.names import display_name
 from streams_app.errors import BadInput, Conflict, NotFound
 from streams_app.gateway import Entry, RangeQuery, StreamStore
 from streams_app.gateway.groups import GroupStore, dead_letter_fields
+from streams_app.gateway.keys import dead_letter_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,9 +59,9 @@ class RedriveResult:
     missing: list[str] = field(default_factory=list)  # not in the dead-letter stream (any more)
 
 
-def dead_letter_stream(stream: str, *, template: str | None = None) -> str:
+def dead_letter_stream(stream: str) -> str:
     """The dead-letter stream of `stream`, as the workers name it."""
-    return (template or app_settings().dead_letter_stream).format(stream=stream)
+    return dead_letter_key(stream, app_settings().dead_letter_stream)
 
 
 def dead_letter_entry(entry: Entry, *, stream: str) -> DeadLetterEntry:
