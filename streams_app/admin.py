@@ -63,6 +63,7 @@ class ReadingAdmin(admin.ModelAdmin):
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "title": "Add reading",
+            "is_reading_form": True,
             "form": form,
         }
         return render(request, "admin/streams_app/reading/add.html", context, status=status)
