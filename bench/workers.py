@@ -383,9 +383,9 @@ def _python_costs(bench: Bench, repeats: int) -> list[str]:
     from redis._parsers.helpers import parse_stream_list
 
     from streams_app.gateway.worker_io import _deliveries
-    from streams_app.worker import loop as worker_module
+    from streams_app.worker import Worker
+    from streams_app.worker import sampling as worker_module
     from streams_app.worker.handlers import noop
-    from streams_app.worker.loop import Worker, WorkerConfig
 
     raw = redis.Redis(host="127.0.0.1", port=bench.server.port)
     raw.set_response_callback("XRANGE", lambda reply, **options: reply)
@@ -396,7 +396,7 @@ def _python_costs(bench: Bench, repeats: int) -> list[str]:
     resp = [_resp(batch) for batch in batches]
     parsed = [parse_stream_list(batch) for batch in batches]
     deliveries = [_deliveries(STREAM, batch) for batch in parsed]
-    worker = Worker(WorkerConfig(name="offline", streams=(STREAM,)), noop, io=None)  # _process needs no I/O here
+    worker = Worker(_worker_config(bench, name="offline"), noop, io=None)  # _process needs no I/O here
 
     def best(stage, inputs) -> float:
         gc.collect()
@@ -450,6 +450,18 @@ def _python_costs(bench: Bench, repeats: int) -> list[str]:
     ]
 
 
+def _worker_config(bench: Bench, **fields):
+    """run_consumer's config for the in-process worker: its defaults are the app's settings,
+    read through Django's, which this process configures with the benchmark's Redis alone."""
+    from django.conf import settings
+
+    from streams_app.worker.build import worker_config
+
+    if not settings.configured:
+        settings.configure(REDIS_URL=bench.server.url)
+    return worker_config(streams=(STREAM,), **fields)
+
+
 class InProcess:
     """One Worker (WorkerIO + a no-op handler) in this process, on a fresh group at 0. The
     handler asks the worker to stop once every entry has been handled, so the time ends at
@@ -463,8 +475,8 @@ class InProcess:
     def run(self, *, split: bool = False, profiler: cProfile.Profile | None = None) -> dict:
         from streams_app.gateway.clients import connect
         from streams_app.gateway.worker_io import WorkerIO
+        from streams_app.worker import Worker
         from streams_app.worker.handlers import noop
-        from streams_app.worker.loop import Worker, WorkerConfig
 
         self.serial += 1
         group = f"inproc{self.serial}"
@@ -480,7 +492,7 @@ class InProcess:
             if handled >= total:
                 worker.request_stop()
 
-        worker = Worker(WorkerConfig(name="inproc", streams=(STREAM,), group=group), handler, worker_io)
+        worker = Worker(_worker_config(self.bench, name="inproc", group=group), handler, worker_io)
         times = {"read": 0.0, "process": 0.0, "reads": 0, "first": None}
         original_read, original_process = worker_io.read, worker._process
 

@@ -16,7 +16,7 @@ import math
 
 from streams_app.domain.ids import StreamId
 from streams_app.gateway.stats import MinuteAggregate, StatsStore
-from streams_app.worker.loop import Message
+from streams_app.worker.message import Message
 
 
 def noop(message: Message) -> None:

@@ -170,9 +170,8 @@ def test_worker_survives_redis_killed_and_restarted(start_worker, redis_client, 
     add_entries(redis_client, 50)
     wait_until(lambda: processed_count(redis_client) >= 10, what="alice to be working")
     redis_server.kill()
-    time.sleep(1.0)
+    alice.wait_for_output("unavailable")  # she noticed Redis was gone before it came back
     redis_server.start()  # same port, same directory: the AOF brings the data back
-    alice.wait_for_output("unavailable")
     add_entries(redis_client, 20, start=50)
 
     wait_until(lambda: settled(redis_client, 70), timeout=60, what="alice to finish after the restart")
@@ -188,7 +187,9 @@ def test_worker_survives_redis_paused_and_resumed(start_worker, redis_client, re
     wait_until(lambda: settled(redis_client, 10), what="the first entries")
     redis_server.pause()
     try:
-        time.sleep(6.5)  # longer than the worker's socket timeout (block + 5 s)
+        # The point of the test, not a wait for a condition: Redis stays silent longer than
+        # the worker's socket timeout (block + 5 s), so its blocked read times out.
+        time.sleep(6.5)
     finally:
         redis_server.resume()
     add_entries(redis_client, 10, start=10)
@@ -219,13 +220,19 @@ def test_deleted_entries_returned_by_xautoclaim_are_skipped(start_worker, redis_
     redis_client.xgroup_create(STREAM, "mygroup", id="0")
     redis_client.xreadgroup("mygroup", "ghost", {STREAM: ">"}, count=10)
     redis_client.xdel(STREAM, ids[0], ids[1])
-    time.sleep(0.3)
+    wait_until(lambda: idle_at_least(redis_client, 200), what="the ghost's entries idle longer than --claim-idle")
 
     bob = start_worker("bob", "--claim-idle", "200")
     wait_until(lambda: settled(redis_client, 8), what="bob to claim the ghost's entries")
     book = ledger(redis_client, [STREAM])
     assert book.lost == set() and book.duplicates == 0
     assert "deleted while pending" in bob.output
+
+
+def idle_at_least(client, idle_ms: int) -> bool:
+    """Whether every pending entry of the group has been idle for `idle_ms` or more."""
+    rows = client.xpending_range(STREAM, "mygroup", "-", "+", 1000)
+    return bool(rows) and all(row["time_since_delivered"] >= idle_ms for row in rows)
 
 
 def test_a_second_alice_is_refused_while_the_first_lives(start_worker, redis_server, redis_client):

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import inspect
-import logging
 import sys
+from dataclasses import replace
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.utils.module_loading import import_string
 
 from streams_app.conf import app_settings
 from streams_app.domain.ids import parse_new_entry_id
 from streams_app.domain.names import validate_city
 from streams_app.errors import BadInput
-from streams_app.gateway.clients import worker_client
-from streams_app.gateway.stats import StatsStore
-from streams_app.gateway.worker_io import WorkerIO
-from streams_app.worker.loop import Worker, WorkerConfig, WorkerRefused
+from streams_app.worker import WorkerConfig, WorkerRefused
+from streams_app.worker.build import run_worker_process, worker_config
 
 NAME_RULES = "1–64 letters, digits and _ - . :"
 
@@ -86,29 +82,36 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options) -> None:
-        conf = app_settings()
-        config = self._config(options, conf)
-        _configure_logging(config.name)
-        client = worker_client(block_ms=config.block_ms)
-        worker = Worker(config, self._handler(options["handler"], client), WorkerIO(client))
-        worker.install_signal_handlers()
+        config = self._config(options)
         try:
-            code = worker.run()
+            code = run_worker_process(config, handler_path=options["handler"])
+        except BadInput as error:
+            raise CommandError(error.message) from error
         except WorkerRefused as error:
             self.stderr.write(str(error))
             sys.exit(2)
         sys.exit(code)
 
-    def _config(self, options: dict, conf) -> WorkerConfig:
+    def _config(self, options: dict) -> WorkerConfig:
         try:
             name = validate_city(options["name"], field="name", label="consumer name")
             group = validate_city(options["group"], field="group", label="group name")
-            streams = tuple(dict.fromkeys(options["streams"] or conf.cities))
-            for stream in streams:
+            config = worker_config(
+                name=name,
+                streams=options["streams"],
+                group=group,
+                count=options["count"],
+                block_ms=options["block"],
+                claim_idle_ms=options["claim_idle"],
+                max_deliveries=options["max_deliveries"],
+                start_id=options["start_id"],
+                dead_letter_template=options["dead_letter"],
+                work_seconds=options["work_seconds"],
+            )
+            for stream in config.streams:
                 validate_city(stream, field="stream", label="stream name")
-            start_id = options["start_id"]
-            if start_id not in {"$", "0"}:
-                start_id = parse_new_entry_id(start_id, field="start-id")
+            if config.start_id not in {"$", "0"}:
+                config = replace(config, start_id=parse_new_entry_id(config.start_id, field="start-id"))
         except BadInput as error:
             raise CommandError(error.message) from error
         for option, minimum in (("count", 1), ("block", 1), ("claim_idle", 1), ("max_deliveries", 1)):
@@ -116,39 +119,6 @@ class Command(BaseCommand):
                 raise CommandError(f"--{option.replace('_', '-')} must be at least {minimum}.")
         if options["work_seconds"] < 0:
             raise CommandError("--work-seconds cannot be negative.")
-        if "{stream}" not in options["dead_letter"] and len(streams) > 1:
+        if "{stream}" not in options["dead_letter"] and len(config.streams) > 1:
             raise CommandError("With several streams, --dead-letter must contain {stream}.")
-        return WorkerConfig(
-            name=name,
-            streams=streams,
-            group=group,
-            count=options["count"],
-            block_ms=options["block"],
-            claim_idle_ms=options["claim_idle"],
-            max_deliveries=options["max_deliveries"],
-            start_id=start_id,
-            dead_letter_template=options["dead_letter"],
-            work_seconds=options["work_seconds"],
-        )
-
-    def _handler(self, dotted_path: str, client):
-        try:
-            target = import_string(dotted_path)
-        except ImportError as error:
-            raise CommandError(f"Cannot import the handler {dotted_path}: {error}") from error
-        if inspect.isclass(target):
-            # The default processor keeps its statistics in the same Redis.
-            parameters = inspect.signature(target).parameters
-            return target(StatsStore(client)) if "stats" in parameters else target()
-        if not callable(target):
-            raise CommandError(f"{dotted_path} is not callable.")
-        return target
-
-
-def _configure_logging(name: str) -> None:
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(logging.Formatter(f"%(asctime)s {name} %(levelname)s %(message)s", "%H:%M:%S"))
-    worker_logger = logging.getLogger("streams_app.worker")
-    worker_logger.handlers[:] = [handler]
-    worker_logger.setLevel(logging.INFO)
-    worker_logger.propagate = False
+        return config

@@ -1,0 +1,108 @@
+"""The worker's heartbeat: from a thread of its own, every `heartbeat_seconds`, it publishes
+the worker's status (which expires, so pages can tell live workers from dead ones), renews
+the name lock, and keeps the batch in hand from looking abandoned to workers that claim
+idle entries."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+
+from streams_app.errors import DomainError
+from streams_app.gateway.worker_io import WorkerIO
+from streams_app.worker.config import WorkerConfig
+from streams_app.worker.counters import WorkerCounters
+
+logger = logging.getLogger("streams_app.worker")
+
+
+class Heartbeat:
+    """Publishes a worker's status and keeps its name until stopped; `state` is what it says the worker is doing."""
+
+    def __init__(
+        self,
+        config: WorkerConfig,
+        io: WorkerIO,
+        *,
+        counters: WorkerCounters,
+        host: str,
+        pid: int,
+        lock_token: str,
+        entries_in_hand: Callable[[], Mapping[str, Sequence[str]]],
+        on_name_lost: Callable[[], None],
+    ) -> None:
+        self.config = config
+        self.io = io
+        self.counters = counters
+        self.host = host
+        self.pid = pid
+        self.lock_token = lock_token
+        self.entries_in_hand = entries_in_hand
+        self.on_name_lost = on_name_lost
+        self.state = "starting"
+        self.rate = 0.0  # entries processed per second, over the last interval
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+
+    def start(self) -> None:
+        """Start beating, in a daemon thread."""
+        self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop beating; returns once the thread is done (or after 5 s)."""
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def status(self) -> dict[str, str]:
+        """The heartbeat hash as it stands now."""
+        counters = self.counters
+        return {
+            "name": self.config.name,
+            "host": self.host,
+            "pid": str(self.pid),
+            "group": self.config.group,
+            "streams": json.dumps(list(self.config.streams)),
+            "started": f"{counters.started:.3f}",
+            "last_seen": f"{time.time():.3f}",
+            "processed": str(counters.processed),
+            "failed": str(counters.failed),
+            "dead_lettered": str(counters.dead_lettered),
+            "skipped_deleted": str(counters.skipped_deleted),
+            "rate": f"{self.rate:.1f}",
+            "state": self.state,
+        }
+
+    def _run(self) -> None:
+        interval = self.config.heartbeat_seconds
+        last_count, last_time = self.counters.processed, time.monotonic()
+        while not self._stopping.is_set():
+            now = time.monotonic()
+            if now > last_time:
+                self.rate = (self.counters.processed - last_count) / (now - last_time)
+            last_count, last_time = self.counters.processed, now
+            with contextlib.suppress(DomainError):  # the main loop reports Redis outages
+                self._beat(interval)
+            self._stopping.wait(interval)
+
+    def _beat(self, interval: float) -> None:
+        held = self.io.beat(
+            group=self.config.group,
+            name=self.config.name,
+            status=self.status(),
+            ttl_ms=int(interval * 3000) + 1000,
+            lock_token=self.lock_token,
+            lock_ttl_ms=self.config.lock_ttl_ms,
+        )
+        if not held:
+            logger.error("another process took the name %s in group %s; stopping", self.config.name, self.config.group)
+            self.on_name_lost()
+        in_hand = self.entries_in_hand()
+        if in_hand:
+            # A slow batch must not look abandoned to workers claiming idle entries.
+            self.io.touch(self.config.group, self.config.name, in_hand)

@@ -1,0 +1,16 @@
+"""The `workers` fixture: in-process workers on the suite's real redis-server (see in_process.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.unit.worker.in_process import InProcessWorkers
+
+
+@pytest.fixture
+def workers(redis_server, redis_client) -> Iterator[InProcessWorkers]:
+    found = InProcessWorkers(redis_server.url, redis_client)
+    yield found
+    found.stop_all()
