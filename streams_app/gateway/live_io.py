@@ -18,12 +18,16 @@ from streams_app.gateway.types import ConsumerSummary, Entry, GroupSummary, Stre
 
 @dataclass(frozen=True, slots=True)
 class GroupSnapshot:
+    """A consumer group and its consumers, as XINFO reports them."""
+
     group: GroupSummary
     consumers: list[ConsumerSummary]
 
 
 @dataclass(frozen=True, slots=True)
 class StreamCounts:
+    """A stream and its groups, as the dashboard shows them."""
+
     stream: StreamSummary
     groups: list[GroupSummary]
 
@@ -33,6 +37,10 @@ class LiveReader:
 
     def __init__(self, client: aioredis.Redis) -> None:
         self.client = client
+
+    async def close(self) -> None:
+        """Close the client's connections (the reader is not used afterwards)."""
+        await self.client.aclose()
 
     async def last_id(self, stream: str) -> str:
         """The ID a tail should continue from: the stream's last ID, or 0-0 if it has none yet."""
@@ -122,10 +130,12 @@ class LiveReader:
         return [Entry.from_redis(raw_id, fields) for _, rows in reply or [] for raw_id, fields in rows]
 
     async def processed_last_id(self, group: str) -> str:
+        """The ID a tail of the group's processing reports should continue from (0-0 if none yet)."""
         rows = await guarded(self.client.xrevrange(processed_events_key(group), count=1))
         return text(rows[0][0]) if rows else "0-0"
 
     async def recent_processed(self, group: str, count: int) -> list[Entry]:
+        """The group's newest `count` processing reports, oldest first."""
         rows = await guarded(self.client.xrevrange(processed_events_key(group), count=count))
         return [Entry.from_redis(raw_id, fields) for raw_id, fields in reversed(rows)]
 

@@ -1,5 +1,6 @@
-"""Channels WebSocket consumers for the live pages: check the user, send a snapshot read
-from Redis, then relay the messages of a shared feed (see feeds.py)."""
+"""Channels WebSocket consumers for the live pages: check the user, parse the route,
+subscribe to a shared feed (feeds.py), send a snapshot read from Redis, then relay the
+feed's messages (messages.py)."""
 
 from __future__ import annotations
 
@@ -16,13 +17,21 @@ from streams_app.domain.names import name_from_token
 from streams_app.errors import DomainError, RedisUnavailable
 from streams_app.jobs.progress import job_group, job_status
 from streams_app.live import feeds
-from streams_app.live.feeds import Message, Outgoing, Subscription, entry_json
+from streams_app.live.feeds import FeedSpec, Subscription
+from streams_app.live.messages import Message, Outgoing, group_snapshot, redis_unavailable, tail_snapshot
+from streams_app.live.registry import registry
 
 logger = logging.getLogger("streams_app.live")
 
 # Close codes the page understands: it stops reconnecting on these.
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_BAD_ADDRESS = 4404
+
+
+def signed_in(scope: dict) -> bool:
+    """Whether the socket's user (set by AuthMiddlewareStack) is logged in and active."""
+    user = scope.get("user")
+    return user is not None and user.is_authenticated and user.is_active
 
 
 class LiveConsumer(AsyncJsonWebsocketConsumer):
@@ -35,8 +44,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     pump: asyncio.Task | None = None
 
     async def connect(self) -> None:
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated or not user.is_active:
+        if not signed_in(self.scope):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         try:
@@ -45,8 +53,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_BAD_ADDRESS)
             return
         await self.accept()
-        key, make = self.feed()
-        self.subscription = await feeds.registry().subscribe(key, make)
+        self.subscription = await registry().subscribe(self.feed())
         await self.send_snapshot()
         self.pump = asyncio.get_running_loop().create_task(self.relay())
 
@@ -75,16 +82,16 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         try:
             await self.send_json(await self.snapshot())
         except RedisUnavailable as error:
-            await self.send_json({"type": "status", "redis": "unavailable", "message": error.message})
+            await self.send_json(redis_unavailable(error.message))
 
-    async def receive_json(self, content, **kwargs) -> None:
+    async def receive_json(self, content: object, **kwargs) -> None:
         if isinstance(content, dict) and content.get("action") == "resync":
             await self.send_snapshot()
 
     # Subclasses say what they watch.
     def parse_route(self) -> None: ...
 
-    def feed(self) -> tuple[tuple, feeds.Callable]:
+    def feed(self) -> FeedSpec:
         raise NotImplementedError
 
     async def snapshot(self) -> Message:
@@ -95,21 +102,21 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
 
 
 class StreamTailConsumer(LiveConsumer):
-    """New entries of one stream, newest last; a reconnecting page passes ?after=<last ID it shows>."""
+    """New entries of one stream, oldest first: the newest ones on (re)connect, then each one once."""
 
     def parse_route(self) -> None:
         self.stream = name_from_token(self.scope["url_route"]["kwargs"]["token"])
         self.last_sent: StreamId | None = None
 
-    def feed(self):
+    def feed(self) -> FeedSpec:
         return feeds.tail_feed(self.stream)
 
     async def snapshot(self) -> Message:
-        reader = feeds.registry().reader_for_snapshots()
+        reader = registry().reader_for_snapshots()
         entries = await reader.latest(self.stream, app_settings().live_snapshot_rows)
         if entries:
             self.last_sent = entries[-1].stream_id
-        return {"type": "snapshot", "entries": [entry_json(entry) for entry in entries]}
+        return tail_snapshot(entries)
 
     def filter(self, message: Outgoing) -> Outgoing | Message | None:
         if message.type != "entries":
@@ -133,18 +140,20 @@ class GroupConsumer(LiveConsumer):
         self.stream = name_from_token(kwargs["token"])
         self.group = name_from_token(kwargs["group"])
 
-    def feed(self):
+    def feed(self) -> FeedSpec:
         return feeds.group_feed(self.stream, self.group)
 
     async def snapshot(self) -> Message:
-        reader = feeds.registry().reader_for_snapshots()
-        counts = await feeds.group_counts(reader, self.stream, self.group)
+        reader = registry().reader_for_snapshots()
+        counts = await feeds.read_group_counts(reader, self.stream, self.group)
         recent = await reader.recent_processed(self.group, app_settings().live_processed_rows)
-        return {**counts, "type": "group_snapshot", "processed": feeds.processed_message(recent, stream=self.stream)}
+        return group_snapshot(counts, recent, stream=self.stream)
 
 
 class DashboardConsumer(LiveConsumer):
-    def feed(self):
+    """The dashboard: streams, groups and workers, as the one dashboard feed last read them."""
+
+    def feed(self) -> FeedSpec:
         return feeds.dashboard_feed()
 
     async def snapshot(self) -> Message:
@@ -162,8 +171,7 @@ class JobConsumer(AsyncJsonWebsocketConsumer):
     RESYNC_SECONDS = 3.0
 
     async def connect(self) -> None:
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated or not user.is_active:
+        if not signed_in(self.scope):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         self.job_id = self.scope["url_route"]["kwargs"]["job_id"]
@@ -185,7 +193,7 @@ class JobConsumer(AsyncJsonWebsocketConsumer):
             try:
                 status = await database_sync_to_async(job_status)(self.job_id)
             except DomainError as error:
-                await self.send_json({"type": "status", "redis": "unavailable", "message": error.message})
+                await self.send_json(redis_unavailable(error.message))
             else:
                 await self.send_json(status.as_message())
                 if status.finished:

@@ -1,0 +1,209 @@
+"""What the live pages are sent: every message a tail, a group page or the dashboard gets,
+built by plain functions from what the live reader returned (no Redis in here).
+
+The page's script (static/streams_app/live.js) reads these by their `type`: "snapshot" and
+"entries" (a tail), "group_snapshot", "group" and "processed" (a group page), "dashboard",
+"status" (Redis is away) and "resync" (reload the picture from Redis).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from streams_app.domain.ids import StreamId
+from streams_app.domain.names import display_name, url_token
+from streams_app.gateway.heartbeats import WorkerHeartbeat
+from streams_app.gateway.live_io import GroupSnapshot, StreamCounts, processed_entries
+from streams_app.gateway.types import Entry
+
+Message = dict[str, Any]
+
+# A group page keeps its newest 100 processed rows (data-max-rows in group_detail.html):
+# more in one message would only be dropped by the page.
+PROCESSED_ENTRIES_PER_MESSAGE = 100
+# The dashboard draws a sparkline of the last minute of rates (one figure a refresh).
+RATE_HISTORY = 60
+# A worker that stopped within the last hour still shows on the dashboard, as gone.
+GONE_WORKER_SHOWN_SECONDS = 3600
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A feed message, JSON-encoded once for every tab (with its first and last entry IDs when it
+    carries entries): per-tab, per-entry work is what limits how many tabs a process can serve."""
+
+    data: Message
+    text: str
+    first: StreamId | None = None
+    last: StreamId | None = None
+
+    @property
+    def type(self) -> str:
+        return self.data["type"]
+
+    @classmethod
+    def of(cls, data: Message, *, first: str | None = None, last: str | None = None) -> Outgoing:
+        """`data` encoded once, with the IDs of the first and last entries it carries, if any."""
+        return cls(
+            data,
+            json.dumps(data),
+            StreamId.parse(first) if first else None,
+            StreamId.parse(last) if last else None,
+        )
+
+
+RESYNC = Outgoing.of({"type": "resync"})
+
+
+def entry_json(entry: Entry) -> Message:
+    """One stream entry as the pages show it: its ID and its fields."""
+    return {"id": entry.id, "fields": entry.fields}
+
+
+def redis_unavailable(reason: str) -> Message:
+    """Tells a page that Redis is away (the page shows `reason` and keeps what it has)."""
+    return {"type": "status", "redis": "unavailable", "message": reason}
+
+
+# --- a stream's tail --------------------------------------------------------------------
+
+
+def tail_snapshot(entries: list[Entry]) -> Message:
+    """The newest entries of a stream, oldest first: what a tail starts from."""
+    return {"type": "snapshot", "entries": [entry_json(entry) for entry in entries]}
+
+
+def tail_entries(entries: list[Entry]) -> Outgoing:
+    """Entries new to a stream (at least one), oldest first, for every tab tailing it."""
+    return Outgoing.of(
+        {"type": "entries", "entries": [entry_json(entry) for entry in entries]},
+        first=entries[0].id,
+        last=entries[-1].id,
+    )
+
+
+# --- a consumer group -------------------------------------------------------------------
+
+
+def processed_message(reports: list[Entry], *, stream: str | None) -> Message:
+    """Workers' processing reports, merged into one message (entries of `stream` only)."""
+    entries = []
+    processed = failed = 0
+    for report in reports:
+        consumer = report.fields.get("consumer", "")
+        for item in processed_entries(report):
+            if stream is None or item.get("stream") == stream:
+                entries.append({**item, "consumer": consumer, "reported": report.id})
+        processed += int(report.fields.get("processed", "0") or 0)
+        failed += int(report.fields.get("failed", "0") or 0)
+    return {
+        "type": "processed",
+        "entries": entries[-PROCESSED_ENTRIES_PER_MESSAGE:],
+        "processed": processed,
+        "failed": failed,
+    }
+
+
+def group_counts(snapshot: GroupSnapshot | None, workers: list[WorkerHeartbeat], *, now: float) -> Message:
+    """Pending counts per consumer, the group's lag and its workers, as the group page shows them
+    (`snapshot` None: the stream or the group is not there; `now` in seconds since the epoch)."""
+    summary = snapshot.group if snapshot else None
+    return {
+        "type": "group",
+        "exists": snapshot is not None,
+        "pending": summary.pending if summary else 0,
+        "lag": summary.lag if summary else None,
+        "last_delivered_id": summary.last_delivered_id if summary else None,
+        "consumers": [
+            {"name": consumer.name, "pending": consumer.pending, "idle_ms": consumer.idle_ms}
+            for consumer in sorted(snapshot.consumers if snapshot else [], key=lambda consumer: consumer.name)
+        ],
+        "workers": [
+            {
+                "name": worker.name,
+                "alive": worker.alive,
+                "host": worker.host,
+                "pid": worker.pid or "",
+                "processed": worker.processed,
+                "failed": worker.failed,
+                "rate": worker.rate,
+                "seen_seconds_ago": round(max(0.0, now - worker.last_seen), 1),
+            }
+            for worker in workers
+        ],
+    }
+
+
+def group_snapshot(counts: Message, recent_reports: list[Entry], *, stream: str) -> Message:
+    """What a group page starts from: the group's counts and the entries processed lately."""
+    return {**counts, "type": "group_snapshot", "processed": processed_message(recent_reports, stream=stream)}
+
+
+# --- the dashboard ----------------------------------------------------------------------
+
+
+@dataclass
+class StreamRates:
+    """Entries a second of each stream, from its length at one dashboard refresh to the next."""
+
+    history_length: int = RATE_HISTORY
+    _previous: dict[str, tuple[float, int]] = field(default_factory=dict)
+    _history: dict[str, list[float]] = field(default_factory=dict)
+
+    def observe(self, stream: str, length: int, *, now: float) -> list[float]:
+        """Record `stream`'s length at `now` (monotonic seconds); returns its rates so far, newest last."""
+        before = self._previous.get(stream)
+        rate = 0.0
+        if before is not None and now > before[0]:
+            rate = max(0.0, (length - before[1]) / (now - before[0]))
+        self._previous[stream] = (now, length)
+        history = self._history.setdefault(stream, [])
+        history.append(round(rate, 1))
+        del history[: -self.history_length]
+        return list(history)
+
+
+def dashboard_message(
+    counts: list[StreamCounts], workers: list[WorkerHeartbeat], *, rates: dict[str, list[float]], now: float
+) -> Message:
+    """Streams with length, rate (from `rates`, newest last) and groups; workers alive or
+    lately gone (`now` in seconds since the epoch)."""
+    streams = [
+        {
+            "name": display_name(counted.stream.name),
+            "token": url_token(counted.stream.name),
+            "length": counted.stream.length,
+            "last_id": counted.stream.last_id,
+            "rate": rates[counted.stream.name][-1],
+            "rates": rates[counted.stream.name],
+            "groups": [
+                {
+                    "name": display_name(group.name),
+                    "token": url_token(group.name),
+                    "pending": group.pending,
+                    "lag": group.lag,
+                }
+                for group in counted.groups
+            ],
+        }
+        for counted in counts
+    ]
+    return {
+        "type": "dashboard",
+        "streams": streams,
+        "workers": [
+            {
+                "group": worker.group,
+                "name": worker.name,
+                "alive": worker.alive,
+                "rate": worker.rate,
+                "processed": worker.processed,
+                "host": worker.host,
+                "seen_seconds_ago": round(max(0.0, now - worker.last_seen), 1),
+            }
+            for worker in workers
+            if worker.alive or now - worker.last_seen < GONE_WORKER_SHOWN_SECONDS
+        ],
+    }

@@ -1,0 +1,21 @@
+"""Every live test starts with no feeds and no channel layer of an earlier test's event loop."""
+
+from __future__ import annotations
+
+import pytest
+from channels.layers import channel_layers
+
+from streams_app.live import registry
+
+
+@pytest.fixture(autouse=True)
+def no_feeds_across_tests():
+    """Each test runs its own event loop: feeds, their Redis clients and the channel layer's
+    connections belong to it and must not be found by the next test."""
+    registry._registries.clear()
+    channel_layers.backends.clear()
+    yield
+    leftover = list(registry._registries.values())
+    registry._registries.clear()
+    channel_layers.backends.clear()
+    assert not leftover, "a test left feeds running: run its scenario with sockets.run_live"
