@@ -74,7 +74,8 @@ def name_from_token(token: str) -> str:
         return token
     body = token[len(_ENCODED_MARK) :]
     try:
-        raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+        # validate: characters outside the URL-safe alphabet are an error, not silently dropped
+        raw = base64.b64decode(body + "=" * (-len(body) % 4), altchars=b"-_", validate=True)
     except (ValueError, TypeError) as error:
         raise BadInput(f"“{token}” is not a valid stream address.") from error
     return key_from_bytes(raw)

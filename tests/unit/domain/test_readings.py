@@ -277,3 +277,15 @@ def test_what_is_stored_is_what_was_given(store, redis_client, temperatures, hum
     assert [Decimal(fields[b"temperature"].decode()) for _, fields in stored] == temperatures
     assert all(set(fields) == {b"temperature", b"humidity"} for _, fields in stored)
     assert all(fields[b"humidity"] == str(humidity).encode() for _, fields in stored)
+
+
+@pytest.mark.parametrize("token", ["~!!!", "~a b", "~A", "~a==b"])
+def test_an_encoded_token_that_is_not_url_safe_base64_is_bad_input(token):
+    with pytest.raises(BadInput) as raised:
+        name_from_token(token)
+    assert "not a valid stream address" in raised.value.message
+
+
+def test_the_empty_key_has_a_token_of_its_own():
+    assert url_token("") == "~"
+    assert name_from_token("~") == ""
