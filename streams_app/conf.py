@@ -19,6 +19,7 @@ DEFAULTS = {
     "WEATHERSTREAMS_STREAMS_PER_PAGE": 50,
     "WEATHERSTREAMS_JOBS_PER_PAGE": 20,
     "WEATHERSTREAMS_FIELD_PREVIEW_CHARS": 120,
+    "WEATHERSTREAMS_STATISTICS_MINUTES": 10,  # per-minute statistics a stream page shows
     # live pages: rows a tail keeps, rows it starts with, processed entries a group page starts with
     "WEATHERSTREAMS_LIVE_ROWS": 200,
     "WEATHERSTREAMS_LIVE_SNAPSHOT_ROWS": 50,
@@ -44,6 +45,7 @@ class AppSettings:
     streams_per_page: int
     jobs_per_page: int
     field_preview_chars: int
+    statistics_minutes: int
     live_rows: int
     live_snapshot_rows: int
     live_processed_rows: int
@@ -71,6 +73,7 @@ def app_settings() -> AppSettings:
         streams_per_page=values["WEATHERSTREAMS_STREAMS_PER_PAGE"],
         jobs_per_page=values["WEATHERSTREAMS_JOBS_PER_PAGE"],
         field_preview_chars=values["WEATHERSTREAMS_FIELD_PREVIEW_CHARS"],
+        statistics_minutes=values["WEATHERSTREAMS_STATISTICS_MINUTES"],
         live_rows=values["WEATHERSTREAMS_LIVE_ROWS"],
         live_snapshot_rows=values["WEATHERSTREAMS_LIVE_SNAPSHOT_ROWS"],
         live_processed_rows=values["WEATHERSTREAMS_LIVE_PROCESSED_ROWS"],

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import redis
 
@@ -14,11 +15,11 @@ from streams_app.gateway.types import text
 STATS_TTL_SECONDS = 7 * 24 * 3600
 
 # Merge one aggregate into a minute's hash: counts and sums add up, minima and maxima compare.
+# ARGV: count, ttl, minute, then (field name, sum, min, max) for each field.
 _MERGE = """
 local key = KEYS[1]
 redis.call('HINCRBY', key, 'count', ARGV[1])
-for i = 0, 1 do
-  local base = 2 + i * 4
+for base = 4, #ARGV, 4 do
   local name = ARGV[base]
   redis.call('HINCRBYFLOAT', key, name .. '_sum', ARGV[base + 1])
   local low = redis.call('HGET', key, name .. '_min')
@@ -30,44 +31,56 @@ for i = 0, 1 do
     redis.call('HSET', key, name .. '_max', ARGV[base + 3])
   end
 end
-redis.call('EXPIRE', key, ARGV[10])
-redis.call('ZADD', KEYS[2], ARGV[11], ARGV[11])
+redis.call('EXPIRE', key, ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[3])
+redis.call('EXPIRE', KEYS[2], ARGV[2])
 return 1
 """
 
 
 @dataclass(slots=True)
+class FieldAggregate:
+    total: float = 0.0
+    low: float = float("inf")
+    high: float = float("-inf")
+
+    def add(self, value: float) -> None:
+        self.total += value
+        self.low = min(self.low, value)
+        self.high = max(self.high, value)
+
+
+@dataclass(slots=True)
 class MinuteAggregate:
+    """What one batch saw of one city's minute: how many readings, and per field sum, min, max."""
+
     city: str
     minute: int  # minutes since the epoch
     count: int = 0
-    temperature_sum: float = 0.0
-    temperature_min: float = float("inf")
-    temperature_max: float = float("-inf")
-    humidity_sum: float = 0.0
-    humidity_min: float = float("inf")
-    humidity_max: float = float("-inf")
+    fields: dict[str, FieldAggregate] = field(default_factory=dict)
 
-    def add(self, temperature: float, humidity: float) -> None:
+    def add(self, values: Mapping[str, float]) -> None:
         self.count += 1
-        self.temperature_sum += temperature
-        self.temperature_min = min(self.temperature_min, temperature)
-        self.temperature_max = max(self.temperature_max, temperature)
-        self.humidity_sum += humidity
-        self.humidity_min = min(self.humidity_min, humidity)
-        self.humidity_max = max(self.humidity_max, humidity)
+        for name, value in values.items():
+            found = self.fields.get(name)
+            if found is None:
+                found = self.fields[name] = FieldAggregate()
+            found.add(value)
+
+
+@dataclass(frozen=True, slots=True)
+class FieldStats:
+    name: str
+    mean: float
+    low: float
+    high: float
 
 
 @dataclass(frozen=True, slots=True)
 class MinuteStats:
     minute: int
     count: int
-    temperature_mean: float
-    temperature_min: float
-    temperature_max: float
-    humidity_mean: float
-    humidity_min: float
-    humidity_max: float
+    fields: dict[str, FieldStats]
 
 
 class StatsStore:
@@ -82,48 +95,33 @@ class StatsStore:
             return
         pipe = self.client.pipeline(transaction=False)
         for agg in aggregates:
+            args: list[object] = [agg.count, STATS_TTL_SECONDS, agg.minute]
+            for name, values in agg.fields.items():
+                args += [name, repr(values.total), repr(values.low), repr(values.high)]
             self._merge(
                 keys=[key_bytes(stats_key(agg.city, agg.minute)), key_bytes(stats_index_key(agg.city))],
-                args=[
-                    agg.count,
-                    "temperature",
-                    repr(agg.temperature_sum),
-                    repr(agg.temperature_min),
-                    repr(agg.temperature_max),
-                    "humidity",
-                    repr(agg.humidity_sum),
-                    repr(agg.humidity_min),
-                    repr(agg.humidity_max),
-                    STATS_TTL_SECONDS,
-                    agg.minute,
-                ],
+                args=args,
                 client=pipe,
             )
         pipe.execute()
 
     @redis_call
-    def minutes(self, city: str, *, last: int = 60) -> list[MinuteStats]:
-        """The most recent `last` minutes with readings, oldest first."""
+    def minutes(self, city: str, *, fields: Sequence[str], last: int = 60) -> list[MinuteStats]:
+        """The most recent `last` minutes with readings, oldest first, with the statistics of `fields`."""
         minutes = [int(m) for m in self.client.zrevrange(key_bytes(stats_index_key(city)), 0, last - 1)]
         pipe = self.client.pipeline(transaction=False)
         for minute in minutes:
             pipe.hgetall(key_bytes(stats_key(city, minute)))
         found = []
         for minute, row in zip(minutes, pipe.execute(), strict=True):
-            if not row:
-                continue
             values = {text(k): float(v) for k, v in row.items()}
-            count = int(values["count"])
-            found.append(
-                MinuteStats(
-                    minute=minute,
-                    count=count,
-                    temperature_mean=values["temperature_sum"] / count,
-                    temperature_min=values["temperature_min"],
-                    temperature_max=values["temperature_max"],
-                    humidity_mean=values["humidity_sum"] / count,
-                    humidity_min=values["humidity_min"],
-                    humidity_max=values["humidity_max"],
-                )
-            )
+            count = int(values.get("count", 0))
+            if not count:
+                continue
+            stats = {
+                name: FieldStats(name, values[f"{name}_sum"] / count, values[f"{name}_min"], values[f"{name}_max"])
+                for name in fields
+                if f"{name}_sum" in values
+            }
+            found.append(MinuteStats(minute=minute, count=count, fields=stats))
         return sorted(found, key=lambda stats: stats.minute)

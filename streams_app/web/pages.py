@@ -16,6 +16,7 @@ from streams_app.domain.catalog import parse_scan_cursor, streams_page
 from streams_app.domain.charts import readings_chart
 from streams_app.domain.ids import parse_stream_id
 from streams_app.domain.names import display_name, name_from_token, url_token
+from streams_app.domain.statistics import minute_statistics
 from streams_app.errors import BadInput, DomainError, NotFound
 from streams_app.gateway.stores import stats_store, stream_store
 from streams_app.web.forms import RangeForm, ReadingForm, add_domain_error, reading_form_submit
@@ -61,7 +62,7 @@ def stream_detail(request: HttpRequest, token: str) -> HttpResponse:
         status = 400
     if page is not None:
         chart = readings_chart(page.entries, tz=tz)
-    minute_stats = stats_store().minutes(name, last=10)
+    statistics = minute_statistics(store=stats_store(), stream=name, last=settings.statistics_minutes)
     return render(
         request,
         "streams_app/stream_detail.html",
@@ -76,7 +77,7 @@ def stream_detail(request: HttpRequest, token: str) -> HttpResponse:
             "next_url": range_url(request, page.next_request) if page and page.next_request else None,
             "previous_url": range_url(request, page.previous_request) if page and page.previous_request else None,
             "preview_chars": settings.field_preview_chars,
-            "minute_stats": list(reversed(minute_stats)),
+            "minute_stats": statistics,
         },
         status=status,
     )

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 
 from streams_app.domain.ids import StreamId
+from streams_app.domain.readings import READING_FIELDS
 from streams_app.gateway.stats import MinuteAggregate, StatsStore
 from streams_app.worker.message import Message
 
@@ -24,23 +25,22 @@ def noop(message: Message) -> None:
 
 
 class WeatherProcessor:
-    """The default handler: per-city, per-minute count, minimum, maximum and mean of
-    temperature and humidity, kept in Redis. A reading that is not a number is refused,
-    so it is retried and finally dead-lettered."""
+    """The default handler: per-city, per-minute count, minimum, maximum and mean of each
+    measurement of a reading (domain.readings.MEASUREMENTS), kept in Redis. A reading whose
+    measurement is missing or not a number is refused, so it is retried and finally dead-lettered."""
 
     def __init__(self, stats: StatsStore) -> None:
         self.stats = stats
         self.pending: dict[tuple[str, int], MinuteAggregate] = {}
 
     def __call__(self, message: Message) -> None:
-        temperature = _reading(message, "temperature")
-        humidity = _reading(message, "humidity")
+        values = {name: _reading(message, name) for name in READING_FIELDS}
         minute = StreamId.parse(message.id).ms // 60_000
         key = (message.stream, minute)
         aggregate = self.pending.get(key)
         if aggregate is None:
             aggregate = self.pending[key] = MinuteAggregate(city=message.stream, minute=minute)
-        aggregate.add(temperature, humidity)
+        aggregate.add(values)
 
     def flush(self) -> None:
         aggregates, self.pending = list(self.pending.values()), {}

@@ -390,3 +390,21 @@ def test_add_reading_form_prefills_the_city_and_suggests_streams(web, redis_clie
     body = page(web, "/readings/add/?city=" + quote("<x>"))
     assert 'value="&lt;x&gt;"' in body
     assert '<option value="madurai">' in body
+
+
+def test_stream_page_shows_the_weather_processors_minutes_newest_first(web, redis_client):
+    from streams_app.gateway.stats import MinuteAggregate, StatsStore
+
+    redis_client.xadd("chennai", {"temperature": "1", "humidity": "2"}, id="1-0")
+    older, newer = MinuteAggregate("chennai", 29_000_000), MinuteAggregate("chennai", 29_000_001)
+    for temperature, humidity in ((20.0, 50.0), (22.0, 70.0)):
+        older.add({"temperature": temperature, "humidity": humidity})
+    newer.add({"temperature": 30.0, "humidity": 10.0})
+    StatsStore(redis_client).merge([older, newer])
+
+    body = page(web, "/streams/chennai/")
+    table = body[body.index('<table class="stats">') :]
+    rows = [text_of(row) for row in re.findall(r"<tr>(.*?)</tr>", table, re.S)][1:]  # after the header
+    assert rows[0].split()[-7:] == ["1", "30.0", "30.0", "30.0", "10.0", "10", "10"]
+    assert rows[1].split()[-7:] == ["2", "21.0", "20.0", "22.0", "60.0", "50", "70"]
+    assert "Temperature mean" in table and "Humidity mean" in table

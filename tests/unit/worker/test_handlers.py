@@ -6,12 +6,19 @@ from __future__ import annotations
 
 import pytest
 
+from streams_app.domain.readings import READING_FIELDS
 from streams_app.gateway.keys import stats_key
 from streams_app.gateway.stats import StatsStore
 from streams_app.worker import Message
 from streams_app.worker.handlers import WeatherProcessor, noop
 from tests.support.workers import wait_until
 from tests.unit.worker.in_process import GROUP, STREAM, pending_ids
+
+
+def extremes_and_mean(minute, name: str) -> tuple[float, float, float]:
+    stats = minute.fields[name]
+    return stats.low, stats.high, stats.mean
+
 
 MINUTE = 29_000_000  # minutes since the epoch (in 2025)
 
@@ -38,10 +45,10 @@ def test_a_minute_of_readings_is_in_redis_after_the_flush(stats, redis_client):
 
     processor.flush()
 
-    [minute] = stats.minutes(STREAM)
+    [minute] = stats.minutes(STREAM, fields=READING_FIELDS)
     assert minute.minute == MINUTE and minute.count == 3
-    assert (minute.temperature_min, minute.temperature_max, minute.temperature_mean) == (18.5, 25.5, 21.666666666666668)
-    assert (minute.humidity_min, minute.humidity_max, minute.humidity_mean) == (10, 70, 40)
+    assert extremes_and_mean(minute, "temperature") == (18.5, 25.5, 21.666666666666668)
+    assert extremes_and_mean(minute, "humidity") == (10, 70, 40)
 
 
 def test_a_second_flush_adds_to_the_minute(stats):
@@ -52,10 +59,10 @@ def test_a_second_flush_adds_to_the_minute(stats):
     processor.flush()
     processor.flush()  # nothing new: nothing changes
 
-    [minute] = stats.minutes(STREAM)
+    [minute] = stats.minutes(STREAM, fields=READING_FIELDS)
     assert minute.count == 2
-    assert (minute.temperature_min, minute.temperature_max, minute.temperature_mean) == (20, 30, 25)
-    assert (minute.humidity_min, minute.humidity_max, minute.humidity_mean) == (10, 50, 30)
+    assert extremes_and_mean(minute, "temperature") == (20, 30, 25)
+    assert extremes_and_mean(minute, "humidity") == (10, 50, 30)
 
 
 def test_minutes_and_cities_are_kept_apart(stats):
@@ -66,8 +73,14 @@ def test_minutes_and_cities_are_kept_apart(stats):
     processor(reading("12", "80", city="coimbatore", second=5))
     processor.flush()
 
-    chennai = [(m.minute, m.count, m.temperature_mean, m.humidity_mean) for m in stats.minutes(STREAM)]
-    coimbatore = [(m.minute, m.count, m.temperature_mean, m.humidity_mean) for m in stats.minutes("coimbatore")]
+    chennai = [
+        (m.minute, m.count, m.fields["temperature"].mean, m.fields["humidity"].mean)
+        for m in stats.minutes(STREAM, fields=READING_FIELDS)
+    ]
+    coimbatore = [
+        (m.minute, m.count, m.fields["temperature"].mean, m.fields["humidity"].mean)
+        for m in stats.minutes("coimbatore", fields=READING_FIELDS)
+    ]
     assert chennai == [(MINUTE, 1, 20, 50), (MINUTE + 1, 1, 30, 60)]
     assert coimbatore == [(MINUTE, 2, 11, 85)]
 
@@ -88,7 +101,7 @@ def test_a_reading_that_is_not_a_number_is_refused(stats, temperature, humidity,
     with pytest.raises(ValueError, match=complaint):
         processor(reading(temperature, humidity))
     processor.flush()
-    assert stats.minutes(STREAM) == [], "nothing of a refused reading is kept"
+    assert stats.minutes(STREAM, fields=READING_FIELDS) == [], "nothing of a refused reading is kept"
 
 
 def test_a_refused_reading_ends_in_the_dead_letters_and_the_others_are_counted(workers, redis_client, stats):
@@ -103,7 +116,7 @@ def test_a_refused_reading_ends_in_the_dead_letters_and_the_others_are_counted(w
     [(_, letter)] = redis_client.xrange(f"{STREAM}:dead")
     assert letter[b"id"].decode() == ids[1]
     assert b"is not a number" in letter[b"error"]
-    assert sum(minute.count for minute in stats.minutes(STREAM)) == 2
+    assert sum(minute.count for minute in stats.minutes(STREAM, fields=READING_FIELDS)) == 2
 
 
 def test_noop_accepts_anything():
