@@ -9,7 +9,6 @@ import logging
 import sys
 from collections.abc import Sequence
 
-import redis
 from django.utils.module_loading import import_string
 
 from streams_app.conf import app_settings
@@ -38,9 +37,9 @@ def worker_config(*, name: str, streams: Sequence[str] | None = None, **override
     return WorkerConfig(name=name, streams=chosen, **{**defaults, **overrides})
 
 
-def load_handler(dotted_path: str, client: redis.Redis) -> Handler:
-    """The handler at `dotted_path`: a callable as it is, a class instantiated once (with a
-    StatsStore on `client` if it takes `stats`); BadInput if it cannot be imported or called."""
+def load_handler(dotted_path: str, stats: StatsStore) -> Handler:
+    """The handler at `dotted_path`: a callable as it is, a class instantiated once (given
+    `stats` if it takes them); BadInput if it cannot be imported or called."""
     try:
         target = import_string(dotted_path)
     except ImportError as error:
@@ -48,7 +47,7 @@ def load_handler(dotted_path: str, client: redis.Redis) -> Handler:
     if inspect.isclass(target):
         # The default processor keeps its statistics in the same Redis.
         parameters = inspect.signature(target).parameters
-        return target(StatsStore(client)) if "stats" in parameters else target()
+        return target(stats) if "stats" in parameters else target()
     if not callable(target):
         raise BadInput(f"{dotted_path} is not callable.", field="handler")
     return target
@@ -57,7 +56,7 @@ def load_handler(dotted_path: str, client: redis.Redis) -> Handler:
 def build_worker(config: WorkerConfig, *, handler_path: str) -> Worker:
     """A worker on its own client of the app's Redis, with the handler at `handler_path`."""
     client = worker_client(block_ms=config.block_ms)
-    return Worker(config, load_handler(handler_path, client), WorkerIO(client))
+    return Worker(config, load_handler(handler_path, StatsStore(client)), WorkerIO(client))
 
 
 def run_worker_process(config: WorkerConfig, *, handler_path: str) -> int:
