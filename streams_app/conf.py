@@ -8,8 +8,6 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from streams_app.gateway.keys import DEFAULT_DEAD_LETTER_TEMPLATE
-
 DEFAULTS = {
     "WEATHERSTREAMS_GROUP": "mygroup",
     "WEATHERSTREAMS_CITIES": ["chennai", "coimbatore"],
@@ -31,7 +29,7 @@ DEFAULTS = {
     "WEATHERSTREAMS_WORKER_MAX_DELIVERIES": 5,
     "WEATHERSTREAMS_WORKER_START_ID": "$",
     "WEATHERSTREAMS_WORKER_HANDLER": "streams_app.worker.handlers.WeatherProcessor",
-    "WEATHERSTREAMS_DEAD_LETTER_STREAM": DEFAULT_DEAD_LETTER_TEMPLATE,
+    "WEATHERSTREAMS_DEAD_LETTER_STREAM": "{stream}:dead",  # see gateway.keys.dead_letter_key
 }
 
 

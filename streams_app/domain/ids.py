@@ -7,56 +7,14 @@ into the inclusive ID it stands for, so that paging can compare and step bounds 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from streams_app.errors import BadInput
+from streams_app.gateway.types import MAX_PART, StreamId
 
-MAX_PART = 2**64 - 1
 _ID_PATTERN = re.compile(r"^([0-9]{1,20})(?:-([0-9]{1,20}))?$")
 EXAMPLE_ID = "1534866436902-0"
 EXAMPLE_DATETIME = "2024-05-01 13:30"
-
-
-@dataclass(frozen=True, order=True, slots=True)
-class StreamId:
-    """One entry ID: milliseconds since the epoch and a sequence number."""
-
-    ms: int
-    seq: int = 0
-
-    def __str__(self) -> str:
-        return f"{self.ms}-{self.seq}"
-
-    @classmethod
-    def parse(cls, text: str | bytes) -> StreamId:
-        """Parse an ID as Redis returns it (`ms-seq`); trusted input only."""
-        if isinstance(text, bytes):
-            text = text.decode("ascii")
-        ms, _, seq = text.partition("-")
-        return cls(int(ms), int(seq or 0))
-
-    def successor(self) -> StreamId | None:
-        if self.seq < MAX_PART:
-            return StreamId(self.ms, self.seq + 1)
-        if self.ms < MAX_PART:
-            return StreamId(self.ms + 1, 0)
-        return None
-
-    def predecessor(self) -> StreamId | None:
-        if self.seq > 0:
-            return StreamId(self.ms, self.seq - 1)
-        if self.ms > 0:
-            return StreamId(self.ms - 1, MAX_PART)
-        return None
-
-    @property
-    def time(self) -> datetime | None:
-        """The moment the ID's milliseconds stand for, in UTC (None when out of range)."""
-        try:
-            return datetime.fromtimestamp(self.ms / 1000, tz=UTC)
-        except (OverflowError, OSError, ValueError):
-            return None
 
 
 FIRST_ID = StreamId(0, 0)

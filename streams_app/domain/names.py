@@ -1,7 +1,7 @@
 """Stream names: what a new city may be called, and how any existing key is shown and addressed.
 
 Keys are carried as `str`; bytes that are not UTF-8 (written by other programs) are kept
-as surrogate escapes, so every key round-trips to Redis exactly.
+as surrogate escapes, so every key round-trips to Redis exactly (see gateway.keys).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import base64
 import re
 
 from streams_app.errors import BadInput
+from streams_app.gateway.keys import display_name, key_bytes, key_from_bytes
 
 MAX_CITY_LENGTH = 64
 _CITY_PATTERN = re.compile(r"[\w.:-]+")
@@ -33,27 +34,6 @@ def validate_city(name: str, *, field: str = "city", label: str = "city name") -
             field=field,
         )
     return name
-
-
-def key_bytes(name: str) -> bytes:
-    return name.encode("utf-8", "surrogateescape")
-
-
-def key_from_bytes(raw: bytes) -> str:
-    return raw.decode("utf-8", "surrogateescape")
-
-
-def display_name(name: str) -> str:
-    """A key as text anyone can read: undecodable bytes and control characters shown as escapes."""
-    text = key_bytes(name).decode("utf-8", "backslashreplace")
-    return "".join(_visible(ch) for ch in text)
-
-
-def _visible(ch: str) -> str:
-    if ch.isprintable():
-        return ch
-    code = ord(ch)
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def url_token(name: str) -> str:

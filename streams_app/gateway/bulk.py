@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 import hiredis
 import redis
 
-from streams_app.domain.names import key_bytes
 from streams_app.gateway.errors import translate_redis_error
+from streams_app.gateway.keys import key_bytes
 from streams_app.gateway.types import EntryBatch
 
 # (stream name, the error Redis answered, the refused entry's ID) -> the domain error to raise

@@ -8,11 +8,10 @@ from dataclasses import dataclass
 
 import redis
 
-from streams_app.domain.ids import StreamId
-from streams_app.domain.names import display_name, key_bytes
 from streams_app.errors import BadInput, Conflict, NotFound
 from streams_app.gateway.errors import redis_call
-from streams_app.gateway.types import ConsumerSummary, Entry, GroupSummary, text
+from streams_app.gateway.keys import display_name, key_bytes
+from streams_app.gateway.types import ConsumerSummary, Entry, GroupSummary, StreamId, text
 
 
 @dataclass(frozen=True, slots=True)

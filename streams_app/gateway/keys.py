@@ -7,6 +7,8 @@ Two kinds of keys:
 - the app's own keys (worker heartbeats and their index, name locks, processing reports,
   the job index, the channel layer's prefix), all under `APP_PREFIX`.
 
+Keys travel as `str`: bytes that are not UTF-8 (written by other programs) are kept as
+surrogate escapes (`key_bytes`/`key_from_bytes`), so every key round-trips to Redis exactly.
 This module names keys; it does not talk to Redis.
 """
 
@@ -14,7 +16,6 @@ from __future__ import annotations
 
 APP_PREFIX = "weatherstreams"
 CHANNEL_LAYER_PREFIX = f"{APP_PREFIX}:asgi"
-DEFAULT_DEAD_LETTER_TEMPLATE = "{stream}:dead"
 
 
 def companion_key(stream: str, kind: str, *parts: str | int) -> str:
@@ -25,8 +26,9 @@ def companion_key(stream: str, kind: str, *parts: str | int) -> str:
     return ":".join([APP_PREFIX, kind, *map(str, parts), stream])
 
 
-def dead_letter_key(stream: str, template: str = DEFAULT_DEAD_LETTER_TEMPLATE) -> str:
-    """The dead-letter stream of `stream` (the template's `{stream}` is replaced)."""
+def dead_letter_key(stream: str, template: str) -> str:
+    """The dead-letter stream of `stream`: the template (conf's WEATHERSTREAMS_DEAD_LETTER_STREAM,
+    or a worker's --dead-letter) with `{stream}` replaced."""
     return template.format(stream=stream)
 
 
@@ -68,3 +70,24 @@ def processed_events_key(group: str) -> str:
 def jobs_index_key() -> str:
     """The background jobs started from the app, newest last (a sorted set)."""
     return f"{APP_PREFIX}:jobs"
+
+
+def key_bytes(name: str) -> bytes:
+    return name.encode("utf-8", "surrogateescape")
+
+
+def key_from_bytes(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def display_name(name: str) -> str:
+    """A key as text anyone can read: undecodable bytes and control characters shown as escapes."""
+    text = key_bytes(name).decode("utf-8", "backslashreplace")
+    return "".join(_visible(ch) for ch in text)
+
+
+def _visible(ch: str) -> str:
+    if ch.isprintable():
+        return ch
+    code = ord(ch)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"

@@ -9,10 +9,9 @@ from dataclasses import dataclass
 import redis
 import redis.asyncio as aioredis
 
-from streams_app.domain.names import key_bytes, key_from_bytes
 from streams_app.gateway.errors import guarded
 from streams_app.gateway.heartbeats import WorkerHeartbeat, index_members, worker_heartbeat
-from streams_app.gateway.keys import heartbeat_key, processed_events_key, workers_index_key
+from streams_app.gateway.keys import heartbeat_key, key_bytes, key_from_bytes, processed_events_key, workers_index_key
 from streams_app.gateway.types import ConsumerSummary, Entry, GroupSummary, StreamSummary, text
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import redis
 
-from streams_app.domain.names import key_bytes
 from streams_app.gateway.errors import redis_call
+from streams_app.gateway.keys import key_bytes
 from streams_app.gateway.types import text
 
 

@@ -7,9 +7,8 @@ from dataclasses import dataclass, field
 
 import redis
 
-from streams_app.domain.names import key_bytes
 from streams_app.gateway.errors import redis_call
-from streams_app.gateway.keys import stats_index_key, stats_key
+from streams_app.gateway.keys import key_bytes, stats_index_key, stats_key
 from streams_app.gateway.types import text
 
 STATS_TTL_SECONDS = 7 * 24 * 3600

@@ -6,16 +6,16 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import redis
 
-from streams_app.domain.ids import StreamId
-from streams_app.domain.names import display_name, key_bytes, key_from_bytes
 from streams_app.errors import Conflict, NotFound
 from streams_app.gateway.bulk import bulk_add_entries
 from streams_app.gateway.errors import redis_call, translate_redis_error
+from streams_app.gateway.keys import display_name, key_bytes, key_from_bytes
 from streams_app.gateway.types import (
     Entry,
     EntryBatch,
     RangeQuery,
     ServerMemory,
+    StreamId,
     StreamKeysPage,
     StreamSummary,
     text,

@@ -4,9 +4,50 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
-from streams_app.domain.ids import StreamId
+MAX_PART = 2**64 - 1  # each part of an ID is a 64-bit unsigned integer
+
+
+@dataclass(frozen=True, order=True, slots=True)
+class StreamId:
+    """One entry ID: milliseconds since the epoch and a sequence number."""
+
+    ms: int
+    seq: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.ms}-{self.seq}"
+
+    @classmethod
+    def parse(cls, text: str | bytes) -> StreamId:
+        """Parse an ID as Redis returns it (`ms-seq`); trusted input only."""
+        if isinstance(text, bytes):
+            text = text.decode("ascii")
+        ms, _, seq = text.partition("-")
+        return cls(int(ms), int(seq or 0))
+
+    def successor(self) -> StreamId | None:
+        if self.seq < MAX_PART:
+            return StreamId(self.ms, self.seq + 1)
+        if self.ms < MAX_PART:
+            return StreamId(self.ms + 1, 0)
+        return None
+
+    def predecessor(self) -> StreamId | None:
+        if self.seq > 0:
+            return StreamId(self.ms, self.seq - 1)
+        if self.ms > 0:
+            return StreamId(self.ms - 1, MAX_PART)
+        return None
+
+    @property
+    def time(self) -> datetime | None:
+        """The moment the ID's milliseconds stand for, in UTC (None when out of range)."""
+        try:
+            return datetime.fromtimestamp(self.ms / 1000, tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
 
 
 def text(raw: bytes | str | None) -> str:

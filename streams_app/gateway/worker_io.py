@@ -9,13 +9,14 @@ from dataclasses import dataclass, field
 
 import redis
 
-from streams_app.domain.names import key_bytes, key_from_bytes
 from streams_app.errors import NotFound
 from streams_app.gateway.errors import redis_call
 from streams_app.gateway.groups import GroupStore
 from streams_app.gateway.keys import (
     errors_key,
     heartbeat_key,
+    key_bytes,
+    key_from_bytes,
     name_lock_key,
     processed_events_key,
     workers_index_key,
