@@ -6,7 +6,7 @@ import redis
 
 from streams_app.gateway.errors import redis_call
 from streams_app.gateway.keys import key_bytes
-from streams_app.gateway.types import text
+from streams_app.gateway.types import GroupSummary, text
 
 
 class RetentionStore:
@@ -24,9 +24,11 @@ class RetentionStore:
     @redis_call
     def oldest_pending(self, name: str) -> dict[str, str]:
         """Per group, the oldest entry still pending (groups with nothing pending are left out)."""
-        groups = self.client.xinfo_groups(key_bytes(name))
+        groups = [GroupSummary.from_xinfo(row) for row in self.client.xinfo_groups(key_bytes(name))]
+        names = [group.name for group in groups if group.pending]
+        if not names:
+            return {}
         pipe = self.client.pipeline(transaction=False)
-        names = [text(group["name"]) for group in groups]
         for group in names:
             pipe.xpending(key_bytes(name), group)
         found = {}
