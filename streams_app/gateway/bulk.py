@@ -25,8 +25,10 @@ def bulk_add_entries(
     """XADD many entries, a pipelined batch at a time; yields the total written after each batch.
 
     Batch k+1 is built and sent before the replies to batch k are read, so this
-    process and Redis work side by side. Stops at the first refused entry, raised as
-    a domain error (the entries before it stay written).
+    process and Redis work side by side. The first refused entry is raised as a domain
+    error; the entries before it stay written, and so may those after it that were already
+    on the wire (the rest of its batch and the next one): Redis runs what it was sent.
+    Callers that must write all or nothing check the IDs first (domain.producer does).
     """
     key = key_bytes(name)
     key_part = f"${len(key)}\r\n{key.decode('latin-1')}\r\n"

@@ -35,6 +35,15 @@ def translate_redis_error(error: BaseException) -> DomainError | None:
         return RedisUnavailable("Redis is loading its data set; try again in a moment.")
     if isinstance(error, UNAVAILABLE_ERRORS):
         return RedisUnavailable(f"Redis is unavailable ({error.__class__.__name__}: {error}).")
+    # redis-py raises these replies as their own classes, without the reply's code in the text.
+    if isinstance(error, redis.exceptions.ClusterDownError | redis.exceptions.TryAgainError):
+        return RedisUnavailable(f"The Redis cluster cannot answer right now: {error}")
+    if isinstance(error, redis.exceptions.MasterDownError):
+        return RedisUnavailable(f"The Redis replica has lost its primary: {error}")
+    if isinstance(error, redis.exceptions.ReadOnlyError):
+        return RedisUnavailable("Redis is read-only here (REDIS_URL points at a replica?).")
+    if isinstance(error, redis.exceptions.OutOfMemoryError):
+        return RedisUnavailable("Redis is out of memory (maxmemory reached): nothing was written.")
     if isinstance(error, redis.ResponseError):
         text = str(error)
         if text.startswith("WRONGTYPE"):

@@ -250,3 +250,18 @@ def test_a_store_call_while_redis_runs_a_long_script_is_redis_unavailable(redis_
 def _kill_script(client: redis.Redis) -> None:
     with contextlib.suppress(redis.ResponseError):  # NOTBUSY: no script running (yet, or any more)
         client.script_kill()
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "CLUSTERDOWN The cluster is down",
+        "TRYAGAIN Multiple keys request during rehashing of slot",
+        "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
+        "READONLY You can't write against a read only replica.",
+        "OOM command not allowed when used memory > 'maxmemory'.",
+    ],
+)
+def test_replies_redis_py_raises_as_their_own_classes_mean_redis_is_unavailable(reply):
+
+    assert isinstance(translate_redis_error(BaseParser.parse_error(reply)), RedisUnavailable)
