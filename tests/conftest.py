@@ -10,6 +10,8 @@ import redis as redis_py
 
 from tests.support.redis_server import RedisServer
 
+pytest_plugins = ["tests.support.database"]
+
 _server: RedisServer | None = None
 ROOMS = {"unit", "doors", "system"}
 
