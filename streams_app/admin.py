@@ -15,17 +15,19 @@ from streams_app.conf import app_settings
 from streams_app.domain.catalog import streams_page
 from streams_app.domain.groups import START_HELP, group_create, group_overview
 from streams_app.domain.names import url_token
-from streams_app.errors import DomainError
+from streams_app.errors import DomainError, Forbidden
 from streams_app.gateway.stores import group_store, stream_store
-from streams_app.models import ApiToken, ConsumerGroup, Reading
+from streams_app.models import ApiToken, AuditEvent, ConsumerGroup, Reading
+from streams_app.team.audit import Actor, change, require
+from streams_app.team.roles import ADD_READINGS, CREATE_GROUP, READ_AUDIT, may
 from streams_app.web.forms import (
     DomainCheckedForm,
     ReadingForm,
     add_domain_error,
-    job_form_submit,
     job_forms,
     reading_form_submit,
 )
+from streams_app.web.job_start import job_start_as
 
 
 @admin.register(Reading)
@@ -38,17 +40,21 @@ class ReadingAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
 
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return _staff(request)
+
     def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
-        return (
-            request.user.is_active
-            and request.user.is_staff
-            and (request.user.has_perm("streams_app.view_reading") or request.user.has_perm("streams_app.add_reading"))
-        )
+        return _staff(request)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return _staff(request) and may(request.user, ADD_READINGS)
 
     def add_view(self, request: HttpRequest, form_url: str = "", extra_context=None) -> HttpResponse:
-        if not self.has_add_permission(request):
-            raise PermissionDenied
         status = 200
+        if request.method == "POST":
+            require(_actor(request), ADD_READINGS, stream=request.POST.get("city", ""))
+        elif not self.has_add_permission(request):
+            raise PermissionDenied
         if request.method == "POST":
             form = ReadingForm(request.POST)
             new_id, status = reading_form_submit(form, store=stream_store())
@@ -74,12 +80,12 @@ class ReadingAdmin(admin.ModelAdmin):
 
     def jobs_view(self, request: HttpRequest) -> HttpResponse:
         """Start a background job (simulate a day, export, trim) from admin; progress shows on the job's page."""
-        if not self.has_add_permission(request):
+        if not self.has_view_permission(request):
             raise PermissionDenied
         bound: dict = {}
         status = 200
         if request.method == "POST":
-            job_id, bound = job_form_submit(request.POST.get("kind", ""), request.POST, user_id=request.user.pk)
+            job_id, bound = job_start_as(_actor(request), request.POST.get("kind", ""), request.POST)
             if job_id is not None:
                 messages.success(request, "Job started.")
                 return HttpResponseRedirect(reverse("job_detail", args=[job_id]))
@@ -131,7 +137,7 @@ class ConsumerGroupAdmin(admin.ModelAdmin):
         return False
 
     def changelist_view(self, request: HttpRequest, extra_context=None) -> HttpResponse:
-        if not self.has_view_or_change_permission(request):
+        if not self.has_view_permission(request):
             raise PermissionDenied
         rows, error = [], None
         try:
@@ -152,21 +158,40 @@ class ConsumerGroupAdmin(admin.ModelAdmin):
         }
         return render(request, "admin/streams_app/consumergroup/list.html", context)
 
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return _staff(request)
+
+    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
+        return _staff(request)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return _staff(request) and may(request.user, CREATE_GROUP)
+
     def add_view(self, request: HttpRequest, form_url: str = "", extra_context=None) -> HttpResponse:
-        if not self.has_add_permission(request):
+        if request.method != "POST" and not self.has_add_permission(request):
             raise PermissionDenied
         status = 200
         form = GroupCreateForm(request.POST or None, initial={"stream": request.GET.get("stream", "")})
         if request.method == "POST" and form.is_valid():
             values = form.cleaned_data
             try:
-                created = group_create(
-                    store=group_store(),
+                created = change(
+                    _actor(request),
+                    CREATE_GROUP,
+                    lambda: group_create(
+                        store=group_store(),
+                        stream=values["stream"],
+                        name=values["name"],
+                        start=values["start"],
+                        tz=timezone.get_current_timezone(),
+                    ),
+                    describe=lambda created: f"created at {created.start_id}",
                     stream=values["stream"],
-                    name=values["name"],
-                    start=values["start"],
-                    tz=timezone.get_current_timezone(),
+                    group=values["name"],
+                    detail={"start": values["start"] or "$"},
                 )
+            except Forbidden:
+                raise
             except DomainError as error:
                 add_domain_error(form, error)
                 status = error.status
@@ -193,3 +218,37 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         # Keys are shown once, at creation: `manage.py create_api_token USERNAME` issues them.
         return False
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """The audit trail, read-only: nobody edits history."""
+
+    list_display = ("time", "username", "door", "action", "stream", "group", "consumer", "succeeded", "outcome")
+    list_filter = ("action", "door", "succeeded", "username", "stream", "time")
+    search_fields = ("username", "stream", "group", "consumer", "outcome")
+    date_hierarchy = "time"
+    readonly_fields = (*list_display, "user", "detail")
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self.has_view_permission(request)
+
+    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
+        return _staff(request) and may(request.user, READ_AUDIT)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+def _staff(request: HttpRequest) -> bool:
+    return request.user.is_active and request.user.is_staff
+
+
+def _actor(request: HttpRequest) -> Actor:
+    return Actor(request.user, "admin")

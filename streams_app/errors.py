@@ -19,6 +19,12 @@ class BadInput(DomainError):
     status = 400
 
 
+class Forbidden(DomainError):
+    """The user's role does not allow this change."""
+
+    status = 403
+
+
 class NotFound(DomainError):
     """No such stream, group or consumer."""
 

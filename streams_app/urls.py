@@ -61,4 +61,5 @@ urlpatterns = [
     path("api/streams/<stream:token>/dead-letters", group_api.dead_letters, name="api_dead_letters"),
     path("api/streams/<stream:token>/dead-letters/redrive", group_api.redrive, name="api_dead_letters_redrive"),
     path("api/workers", group_api.workers, name="api_workers"),
+    path("api/audit", api.audit, name="api_audit"),
 ]

@@ -69,9 +69,40 @@ def store(redis_client):
     return stream_store()
 
 
+def member_of(role: str | None, django_user_model, username: str):
+    """A user in the Django group of `role` (None: in no group, i.e. a viewer)."""
+    from django.contrib.auth.models import Group
+
+    member = django_user_model.objects.create_user(username=username, password="a-long-test-password")
+    if role is not None:
+        member.groups.add(Group.objects.get(name=role))
+    return member
+
+
 @pytest.fixture
 def user(db, django_user_model):
-    return django_user_model.objects.create_user(username="ana", password="a-long-test-password")
+    """The suite's usual user: a stream-admin, who may make every change (tests of what each
+    role may do use the `role_client` fixture)."""
+    return member_of("stream-admins", django_user_model, "ana")
+
+
+@pytest.fixture
+def role_client(db, django_user_model, redis_client):
+    """`role_client("operators")`: a logged-in browser-like client (CSRF checks on) of a new user
+    in that role (None for a user in no group); its user is `client.user`."""
+    from django.test import Client
+
+    made = []
+
+    def make(role: str | None):
+        member = member_of(role, django_user_model, f"{role or 'nobody'}-{len(made)}")
+        browser = Client(enforce_csrf_checks=True)
+        browser.force_login(member)
+        browser.user = member
+        made.append(browser)
+        return browser
+
+    return make
 
 
 @pytest.fixture

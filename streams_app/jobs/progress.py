@@ -104,8 +104,13 @@ def job_status(job_id: str) -> JobStatus:
     return JobStatus.of(job_record(job_id))
 
 
-def recent_jobs(limit: int) -> list[JobStatus]:
-    return [JobStatus.of(record) for record in recent_job_records(limit)]
+def recent_jobs(limit: int, *, user_id: int | None = None) -> list[JobStatus]:
+    """The newest `limit` jobs (of the user `user_id` only, when given), newest first."""
+    if user_id is None:
+        return [JobStatus.of(record) for record in recent_job_records(limit)]
+    # The index is shared: look further back for the user's own, within a bound.
+    mine = [JobStatus.of(record) for record in recent_job_records(limit * 10) if record.meta.get("user_id") == user_id]
+    return mine[:limit]
 
 
 class JobProgress:

@@ -11,13 +11,16 @@ from django.urls import reverse
 from django.utils import timezone
 
 from streams_app.conf import app_settings
-from streams_app.domain.browsing import entries_page, parse_range_request
+from streams_app.domain.browsing import entries_page, parse_count, parse_range_request
 from streams_app.domain.catalog import parse_scan_cursor, streams_page
 from streams_app.domain.names import display_name, name_from_token, url_token
 from streams_app.domain.readings import reading_add, reading_values
 from streams_app.gateway import Entry, StreamSummary
 from streams_app.gateway.stores import stream_store
-from streams_app.web.json_api import api_view, json_body
+from streams_app.models import AuditEvent
+from streams_app.team.audit import MAX_AUDIT_EVENTS, audit_events, change, require
+from streams_app.team.roles import ADD_READINGS, READ_AUDIT
+from streams_app.web.json_api import api_actor, api_view, json_body
 from streams_app.web.links import page_url, range_url
 
 
@@ -72,7 +75,43 @@ def entries(request: HttpRequest, token: str) -> JsonResponse:
 @api_view("POST")
 def readings(request: HttpRequest, token: str) -> JsonResponse:
     body = json_body(request)
-    new_id = reading_add(
-        store=stream_store(), city=name_from_token(token), entry_id=body.get("id"), **reading_values(body)
+    city = name_from_token(token)
+    new_id = change(
+        api_actor(request),
+        ADD_READINGS,
+        lambda: reading_add(store=stream_store(), city=city, entry_id=body.get("id"), **reading_values(body)),
+        describe=str,
+        stream=city,
+        audited=False,  # readings are in the stream itself
     )
     return JsonResponse({"id": new_id}, status=201)
+
+
+@api_view("GET")
+def audit(request: HttpRequest) -> JsonResponse:
+    """The audit trail, newest first, for stream-admins: ?stream=&user=&action=&limit= (at most 1,000)."""
+    require(api_actor(request), READ_AUDIT)
+    params = request.GET
+    limit = parse_count(params.get("limit"), default=100, maximum=MAX_AUDIT_EVENTS)
+    events = audit_events(
+        stream=name_from_token(params.get("stream", "")),
+        user=params.get("user", ""),
+        action=params.get("action", ""),
+        limit=limit,
+    )
+    return JsonResponse({"events": [audit_json(event) for event in events]})
+
+
+def audit_json(event: AuditEvent) -> dict:
+    return {
+        "time": event.time.isoformat(),
+        "user": event.username,
+        "door": event.door,
+        "action": event.action,
+        "stream": event.stream,
+        "group": event.group,
+        "consumer": event.consumer,
+        "detail": event.detail,
+        "outcome": event.outcome,
+        "succeeded": event.succeeded,
+    }

@@ -35,6 +35,9 @@ from streams_app.gateway.groups import PendingEntry
 from streams_app.gateway.heartbeats import WorkerHeartbeat
 from streams_app.gateway.stores import group_store, heartbeat_store, stream_store
 from streams_app.gateway.types import ConsumerSummary, GroupSummary
+from streams_app.team.audit import change
+from streams_app.team.roles import ACK, CLAIM, CREATE_GROUP, DELETE_CONSUMER, DESTROY_GROUP, REDRIVE, SETID
+from streams_app.web.json_api import api_actor as _actor
 from streams_app.web.json_api import api_view, json_body
 from streams_app.web.links import page_url
 
@@ -95,12 +98,20 @@ def groups(request: HttpRequest, token: str) -> JsonResponse:
     store = group_store()
     if request.method == "POST":
         body = json_body(request)
-        created = group_create(
-            store=store,
+        created = change(
+            _actor(request),
+            CREATE_GROUP,
+            lambda: group_create(
+                store=store,
+                stream=stream,
+                name=body.get("name"),
+                start=body.get("start"),
+                tz=timezone.get_current_timezone(),
+            ),
+            describe=lambda created: f"created at {created.start_id}",
             stream=stream,
-            name=body.get("name"),
-            start=body.get("start"),
-            tz=timezone.get_current_timezone(),
+            group=str(body.get("name") or ""),
+            detail={"start": body.get("start") or "$"},
         )
         return JsonResponse({**group_json(created.info), "start": created.start_id}, status=201)
     return JsonResponse({"groups": [group_json(info) for info in group_overview(store=store, stream=stream)]})
@@ -110,7 +121,14 @@ def groups(request: HttpRequest, token: str) -> JsonResponse:
 def group(request: HttpRequest, token: str, group: str) -> JsonResponse:
     stream, name = name_from_token(token), name_from_token(group)
     if request.method == "DELETE":
-        group_destroy(store=group_store(), stream=stream, group=name)
+        change(
+            _actor(request),
+            DESTROY_GROUP,
+            lambda: group_destroy(store=group_store(), stream=stream, group=name),
+            describe=lambda _: "destroyed",
+            stream=stream,
+            group=name,
+        )
         return JsonResponse({"destroyed": name})
     return JsonResponse(group_json(group_find(store=group_store(), stream=stream, group=name)))
 
@@ -119,8 +137,16 @@ def group(request: HttpRequest, token: str, group: str) -> JsonResponse:
 def setid(request: HttpRequest, token: str, group: str) -> JsonResponse:
     stream, name = name_from_token(token), name_from_token(group)
     body = json_body(request)
-    last_id = group_setid(
-        store=group_store(), stream=stream, group=name, last_id=body.get("id"), tz=timezone.get_current_timezone()
+    last_id = change(
+        _actor(request),
+        SETID,
+        lambda: group_setid(
+            store=group_store(), stream=stream, group=name, last_id=body.get("id"), tz=timezone.get_current_timezone()
+        ),
+        describe=lambda last_id: f"last delivered ID now {last_id}",
+        stream=stream,
+        group=name,
+        detail={"id": body.get("id")},
     )
     return JsonResponse({"name": name, "last_delivered_id": last_id})
 
@@ -135,7 +161,15 @@ def consumers(request: HttpRequest, token: str, group: str) -> JsonResponse:
 @api_view("DELETE")
 def consumer(request: HttpRequest, token: str, group: str, consumer: str) -> JsonResponse:
     stream, name, consumer_name = name_from_token(token), name_from_token(group), name_from_token(consumer)
-    consumer_delete(store=group_store(), stream=stream, group=name, consumer=consumer_name)
+    change(
+        _actor(request),
+        DELETE_CONSUMER,
+        lambda: consumer_delete(store=group_store(), stream=stream, group=name, consumer=consumer_name),
+        describe=lambda _: "deleted",
+        stream=stream,
+        group=name,
+        consumer=consumer_name,
+    )
     return JsonResponse({"deleted": consumer_name})
 
 
@@ -151,20 +185,38 @@ def pending(request: HttpRequest, token: str, group: str) -> JsonResponse:
 def ack(request: HttpRequest, token: str, group: str) -> JsonResponse:
     stream, name = name_from_token(token), name_from_token(group)
     body = json_body(request)
-    return JsonResponse({"acked": pending_ack(store=group_store(), stream=stream, group=name, ids=body.get("ids"))})
+    acked = change(
+        _actor(request),
+        ACK,
+        lambda: pending_ack(store=group_store(), stream=stream, group=name, ids=body.get("ids")),
+        describe=lambda acked: f"{acked} acked",
+        stream=stream,
+        group=name,
+        detail={"ids": body.get("ids")},
+    )
+    return JsonResponse({"acked": acked})
 
 
 @api_view("POST")
 def claim(request: HttpRequest, token: str, group: str) -> JsonResponse:
     stream, name = name_from_token(token), name_from_token(group)
     body = json_body(request)
-    claimed = pending_claim(
-        store=group_store(),
+    claimed = change(
+        _actor(request),
+        CLAIM,
+        lambda: pending_claim(
+            store=group_store(),
+            stream=stream,
+            group=name,
+            ids=body.get("ids"),
+            consumer=body.get("consumer"),
+            min_idle=body.get("min_idle"),
+        ),
+        describe=lambda claimed: f"{len(claimed)} claimed",
         stream=stream,
         group=name,
-        ids=body.get("ids"),
-        consumer=body.get("consumer"),
-        min_idle=body.get("min_idle"),
+        consumer=str(body.get("consumer") or ""),
+        detail={"ids": body.get("ids"), "min_idle": body.get("min_idle")},
     )
     return JsonResponse({"claimed": claimed})
 
@@ -190,8 +242,14 @@ def dead_letters(request: HttpRequest, token: str) -> JsonResponse:
 @api_view("POST")
 def redrive(request: HttpRequest, token: str) -> JsonResponse:
     body = json_body(request)
-    result = dead_letters_redrive(
-        streams=stream_store(), groups=group_store(), stream=name_from_token(token), ids=body.get("ids")
+    stream = name_from_token(token)
+    result = change(
+        _actor(request),
+        REDRIVE,
+        lambda: dead_letters_redrive(streams=stream_store(), groups=group_store(), stream=stream, ids=body.get("ids")),
+        describe=lambda result: f"{len(result.moved)} re-driven, {len(result.missing)} missing",
+        stream=stream,
+        detail={"ids": body.get("ids")},
     )
     return JsonResponse(
         {"moved": [{"dead_id": dead_id, "id": new_id} for dead_id, new_id in result.moved], "missing": result.missing}

@@ -32,8 +32,10 @@ from streams_app.domain.groups import (
     workers_overview,
 )
 from streams_app.domain.names import display_name, name_from_token, url_token
-from streams_app.errors import BadInput, DomainError, NotFound, RedisUnavailable
+from streams_app.errors import BadInput, DomainError, Forbidden, NotFound, RedisUnavailable
 from streams_app.gateway.stores import group_store, heartbeat_store, stream_store
+from streams_app.team.audit import Actor, change, require
+from streams_app.team.roles import ACK, CLAIM, CREATE_GROUP, DELETE_CONSUMER, DESTROY_GROUP, REDRIVE, SETID
 from streams_app.web.forms import add_domain_error
 from streams_app.web.links import page_url
 
@@ -72,10 +74,14 @@ def _names(token: str, group_token: str | None = None) -> tuple[str, str | None]
 
 
 def _refused(request: HttpRequest, error: DomainError) -> None:
-    """A refusal becomes a message; Redis being away is the error page's to say."""
-    if isinstance(error, RedisUnavailable):
+    """A refusal becomes a message; Redis being away and a missing role are the error page's to say."""
+    if isinstance(error, RedisUnavailable | Forbidden):
         raise error
     messages.error(request, error.message)
+
+
+def _actor(request: HttpRequest) -> Actor:
+    return Actor(request.user, "page")
 
 
 def _back(request: HttpRequest, url: str) -> HttpResponse:
@@ -96,16 +102,25 @@ def group_list(request: HttpRequest, token: str) -> HttpResponse:
     if request.method == "POST":
         form = GroupCreateForm(request.POST)
         if form.is_valid():
+            values = form.cleaned_data
             try:
-                created = group_create(
-                    store=store,
+                created = change(
+                    _actor(request),
+                    CREATE_GROUP,
+                    lambda: group_create(
+                        store=store,
+                        stream=stream,
+                        name=values["name"],
+                        start=values["start"],
+                        tz=timezone.get_current_timezone(),
+                    ),
+                    describe=lambda created: f"created at {created.start_id}",
                     stream=stream,
-                    name=form.cleaned_data["name"],
-                    start=form.cleaned_data["start"],
-                    tz=timezone.get_current_timezone(),
+                    group=values["name"],
+                    detail={"start": values["start"] or "$"},
                 )
             except DomainError as error:
-                if isinstance(error, RedisUnavailable):
+                if isinstance(error, RedisUnavailable | Forbidden):
                     raise
                 add_domain_error(form, error)
                 status = error.status
@@ -176,29 +191,48 @@ def group_pending_action(request: HttpRequest, token: str, group: str) -> HttpRe
     back = reverse("group_detail", args=[url_token(stream), url_token(group_name)])
     action = request.POST.get("action", "")
     store = group_store()
+    actor, where = _actor(request), {"stream": stream, "group": group_name}
     try:
         if action == "ack_shown":
             ids = request.POST.getlist("shown")
             if not ids:
                 raise BadInput("No entries were shown, so none was acked.")
-            acked = pending_ack(store=store, stream=stream, group=group_name, ids=ids)
+            acked = change(
+                actor,
+                ACK,
+                lambda: pending_ack(store=store, stream=stream, group=group_name, ids=ids),
+                describe=lambda acked: f"{acked} acked",
+                detail={"ids": ids},
+                **where,
+            )
             messages.success(request, f"Acked {acked} of the {len(ids)} entries shown.")
         elif action in {"ack", "claim"}:
             ids = request.POST.getlist("ids")
             if not ids:
                 raise BadInput("Select at least one entry first.")
             if action == "ack":
-                acked = pending_ack(store=store, stream=stream, group=group_name, ids=ids)
+                acked = change(
+                    actor,
+                    ACK,
+                    lambda: pending_ack(store=store, stream=stream, group=group_name, ids=ids),
+                    describe=lambda acked: f"{acked} acked",
+                    detail={"ids": ids},
+                    **where,
+                )
                 messages.success(request, f"Acked {acked} of {len(ids)} selected entries.")
             else:
                 consumer = request.POST.get("consumer", "").strip()
-                claimed = pending_claim(
-                    store=store,
-                    stream=stream,
-                    group=group_name,
-                    ids=ids,
+                min_idle = request.POST.get("min_idle")
+                claimed = change(
+                    actor,
+                    CLAIM,
+                    lambda: pending_claim(
+                        store=store, stream=stream, group=group_name, ids=ids, consumer=consumer, min_idle=min_idle
+                    ),
+                    describe=lambda claimed: f"{len(claimed)} claimed",
                     consumer=consumer,
-                    min_idle=request.POST.get("min_idle"),
+                    detail={"ids": ids, "min_idle": min_idle or "0"},
+                    **where,
                 )
                 messages.success(request, f"Claimed {len(claimed)} of {len(ids)} selected entries for “{consumer}”.")
         else:
@@ -214,7 +248,15 @@ def group_consumer_delete(request: HttpRequest, token: str, group: str) -> HttpR
     stream, group_name = _names(token, group)
     consumer = request.POST.get("consumer", "")
     try:
-        consumer_delete(store=group_store(), stream=stream, group=group_name, consumer=consumer)
+        change(
+            _actor(request),
+            DELETE_CONSUMER,
+            lambda: consumer_delete(store=group_store(), stream=stream, group=group_name, consumer=consumer),
+            describe=lambda _: "deleted",
+            stream=stream,
+            group=group_name,
+            consumer=consumer,
+        )
     except DomainError as error:
         _refused(request, error)
     else:
@@ -226,13 +268,18 @@ def group_consumer_delete(request: HttpRequest, token: str, group: str) -> HttpR
 @require_POST
 def group_setid_page(request: HttpRequest, token: str, group: str) -> HttpResponse:
     stream, group_name = _names(token, group)
+    target = request.POST.get("id", "")
     try:
-        last_id = group_setid(
-            store=group_store(),
+        last_id = change(
+            _actor(request),
+            SETID,
+            lambda: group_setid(
+                store=group_store(), stream=stream, group=group_name, last_id=target, tz=timezone.get_current_timezone()
+            ),
+            describe=lambda last_id: f"last delivered ID now {last_id}",
             stream=stream,
             group=group_name,
-            last_id=request.POST.get("id", ""),
-            tz=timezone.get_current_timezone(),
+            detail={"id": target},
         )
     except DomainError as error:
         _refused(request, error)
@@ -245,11 +292,20 @@ def group_setid_page(request: HttpRequest, token: str, group: str) -> HttpRespon
 @require_POST
 def group_destroy_page(request: HttpRequest, token: str, group: str) -> HttpResponse:
     stream, group_name = _names(token, group)
+    actor = _actor(request)
     if not request.POST.get("confirm"):
+        require(actor, DESTROY_GROUP, stream=stream, group=group_name)
         messages.error(request, "Tick the box to confirm: destroying a group drops all its pending entries.")
         return redirect("group_detail", url_token(stream), url_token(group_name))
     try:
-        group_destroy(store=group_store(), stream=stream, group=group_name)
+        change(
+            actor,
+            DESTROY_GROUP,
+            lambda: group_destroy(store=group_store(), stream=stream, group=group_name),
+            describe=lambda _: "destroyed",
+            stream=stream,
+            group=group_name,
+        )
     except NotFound as error:
         messages.error(request, error.message)
     except DomainError as error:
@@ -268,9 +324,15 @@ def group_destroy_page(request: HttpRequest, token: str, group: str) -> HttpResp
 def dead_letters(request: HttpRequest, token: str) -> HttpResponse:
     stream, _ = _names(token)
     if request.method == "POST":
+        ids = request.POST.getlist("ids")
         try:
-            result = dead_letters_redrive(
-                streams=stream_store(), groups=group_store(), stream=stream, ids=request.POST.getlist("ids")
+            result = change(
+                _actor(request),
+                REDRIVE,
+                lambda: dead_letters_redrive(streams=stream_store(), groups=group_store(), stream=stream, ids=ids),
+                describe=lambda result: f"{len(result.moved)} re-driven, {len(result.missing)} missing",
+                stream=stream,
+                detail={"ids": ids},
             )
         except DomainError as error:
             _refused(request, error)

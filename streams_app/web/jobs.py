@@ -10,15 +10,18 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from streams_app.conf import app_settings
-from streams_app.errors import DomainError
+from streams_app.errors import DomainError, NotFound
 from streams_app.jobs import tasks
-from streams_app.jobs.progress import job_status, recent_jobs
-from streams_app.web.forms import job_form_submit, job_forms
+from streams_app.jobs.progress import JobStatus, job_status, recent_jobs
+from streams_app.team.audit import Actor
+from streams_app.web.forms import job_forms
+from streams_app.web.job_start import job_start_as
 
 
 def _jobs_page(request: HttpRequest, status: int = 200, **bound) -> HttpResponse:
     try:
-        recent, error = recent_jobs(app_settings().jobs_per_page), None
+        owner = None if request.user.is_staff else request.user.pk
+        recent, error = recent_jobs(app_settings().jobs_per_page, user_id=owner), None
     except DomainError as failure:
         recent, error = [], failure.message
     context = {**job_forms(request, **bound), "recent": recent, "jobs_error": error}
@@ -31,7 +34,7 @@ def jobs_page(request: HttpRequest) -> HttpResponse:
 
 
 def _start(request: HttpRequest, kind: str) -> HttpResponse:
-    job_id, bound = job_form_submit(kind, request.POST, user_id=request.user.pk)
+    job_id, bound = job_start_as(Actor(request.user, "page"), kind, request.POST)
     if job_id is None:
         return _jobs_page(request, getattr(bound[kind], "status", 400), **bound)
     return redirect("job_detail", job_id=job_id)
@@ -55,15 +58,24 @@ def start_trim(request: HttpRequest) -> HttpResponse:
     return _start(request, "trim")
 
 
+def _own_job(request: HttpRequest, job_id: str) -> JobStatus:
+    """The job if it is the user's (staff see every job); NotFound otherwise, so that the IDs
+    of other people's jobs tell nothing."""
+    status = job_status(job_id)
+    if status.user_id != request.user.pk and not request.user.is_staff:
+        raise NotFound("There is no such job (finished jobs are kept for a week).")
+    return status
+
+
 @login_required
 def job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
-    return render(request, "streams_app/jobs/job_detail.html", {"job": job_status(job_id)})
+    return render(request, "streams_app/jobs/job_detail.html", {"job": _own_job(request, job_id)})
 
 
 @login_required
 def job_download(request: HttpRequest, job_id: str) -> HttpResponse:
-    status = job_status(job_id)
-    if not status.download or (status.user_id != request.user.pk and not request.user.is_staff):
+    status = _own_job(request, job_id)
+    if not status.download:
         raise Http404("No download for this job.")
     path = tasks.export_dir() / Path(status.download).name
     if not path.exists():

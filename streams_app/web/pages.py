@@ -19,6 +19,8 @@ from streams_app.domain.names import display_name, name_from_token, url_token
 from streams_app.domain.statistics import minute_statistics
 from streams_app.errors import BadInput, DomainError, NotFound
 from streams_app.gateway.stores import stats_store, stream_store
+from streams_app.team.audit import Actor, require
+from streams_app.team.roles import ADD_READINGS
 from streams_app.web.forms import RangeForm, ReadingForm, add_domain_error, reading_form_submit
 from streams_app.web.links import page_url, range_url
 
@@ -104,6 +106,7 @@ def reading_add_page(request: HttpRequest) -> HttpResponse:
     store = stream_store()
     status = 200
     if request.method == "POST":
+        require(Actor(request.user, "page"), ADD_READINGS, stream=request.POST.get("city", ""))
         form = ReadingForm(request.POST)
         new_id, status = reading_form_submit(form, store=store)
         if new_id is not None:

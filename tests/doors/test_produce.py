@@ -20,6 +20,9 @@ from streams_app.domain.readings import parse_measurement
 from streams_app.errors import DomainError
 from streams_app.management.commands.produce import Command
 
+# Each run of the command is recorded in the audit trail, in the database.
+pytestmark = pytest.mark.django_db
+
 
 def produce(*args: str) -> str:
     out = StringIO()

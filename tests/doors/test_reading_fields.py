@@ -30,7 +30,7 @@ def test_the_add_reading_page_and_admin_show_every_measurement(web, staff_user, 
     assert xadd in page and xadd in admin
 
 
-def test_produce_offers_a_fixed_value_option_per_measurement(redis_client):
+def test_produce_offers_a_fixed_value_option_per_measurement(redis_client, db):
     from streams_app.management.commands.produce import Command
 
     usage = Command().create_parser("manage.py", "produce").format_help()

@@ -118,7 +118,7 @@ def test_api_still_checks_input_first(api):
     assert response.status_code == 400
 
 
-def test_produce_says_redis_is_unavailable(redis_down):
+def test_produce_says_redis_is_unavailable(redis_down, db):
     with pytest.raises(CommandError) as raised:
         call_command("produce", "chennai", "--count", "10", "--quiet")
     assert "Redis is unavailable" in str(raised.value)

@@ -6,6 +6,7 @@ import sys
 import time
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError
 from django.utils import timezone
 
 from streams_app.domain.ids import parse_datetime
@@ -13,6 +14,8 @@ from streams_app.domain.producer import produce_plan, produce_run
 from streams_app.domain.readings import MEASUREMENTS, READING_FIELDS
 from streams_app.errors import DomainError
 from streams_app.gateway.stores import stream_store
+from streams_app.team.audit import Actor, audit_record
+from streams_app.team.roles import PRODUCE
 
 
 class Command(BaseCommand):
@@ -46,6 +49,21 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, help="random seed, for repeatable simulated weather")
         parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    def _record(self, asked: dict, *, succeeded: bool, outcome: str) -> None:
+        """The audit trail's line for this run (as user "cli"); a database that cannot take it
+        is said on stderr, not hidden: the readings are written either way."""
+        try:
+            audit_record(
+                Actor(None, "command"),
+                PRODUCE,
+                succeeded=succeeded,
+                outcome=outcome,
+                stream=asked["city"],
+                detail=asked,
+            )
+        except DatabaseError as error:
+            self.stderr.write(f"Not recorded in the audit trail ({error}); run `python manage.py migrate`.")
+
     def handle(self, *args, **options) -> None:
         try:
             start = (
@@ -66,7 +84,9 @@ class Command(BaseCommand):
             bar = ProgressBar(plan.count) if sys.stderr.isatty() and not options["quiet"] else None
             result = produce_run(store=stream_store(), plan=plan, progress=bar.update if bar else None)
         except DomainError as error:
+            self._record(plan_of(options), succeeded=False, outcome=f"failed: {error.message}")
             raise CommandError(error.message) from error
+        self._record(plan_of(options), succeeded=True, outcome=f"{result.written} written, last ID {result.last_id}")
         if bar:
             bar.finish()
         if plan.count == 1:
@@ -99,3 +119,9 @@ class ProgressBar:
     def finish(self) -> None:
         sys.stderr.write("\n")
         sys.stderr.flush()
+
+
+def plan_of(options: dict) -> dict:
+    """What the command was asked, for the audit trail."""
+    asked = ("city", "count", "rate", "start", "interval", "entry_id", "seed", *READING_FIELDS)
+    return {name: options[name] for name in asked if options.get(name) is not None}
