@@ -53,8 +53,10 @@ class LiveApp:
         self.manage(
             "shell",
             "-c",
-            "from django.contrib.auth import get_user_model; "
-            f"get_user_model().objects.create_user(username={USERNAME!r}, password={PASSWORD!r})",
+            "from django.contrib.auth import get_user_model; from django.contrib.auth.models import Group; "
+            f"user = get_user_model().objects.create_user(username={USERNAME!r}, password={PASSWORD!r}); "
+            # the browser tests make every kind of change: a stream-admin may
+            "user.groups.add(Group.objects.get(name='stream-admins'))",
         )
         self.server = self.spawn(
             "daphne",
