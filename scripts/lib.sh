@@ -80,6 +80,23 @@ ensure_redis_server() {
   die "redis-server 7 or newer is needed on PATH: install it (Debian/Ubuntu: 'sudo apt-get install redis-server'; macOS: 'brew install redis') and run this again, or set REDIS_URL to a Redis 7+ server you already run."
 }
 
+postgres_ok() {
+  [ -n "${WEATHERSTREAMS_POSTGRES_BIN:-}" ] && [ -x "$WEATHERSTREAMS_POSTGRES_BIN/initdb" ] && return 0
+  compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null && return 0
+  command -v initdb >/dev/null 2>&1
+}
+
+ensure_postgres() {
+  # The PostgreSQL lane starts its own server in a temporary directory; only the binaries are needed.
+  postgres_ok && return 0
+  if is_root && has_apt; then
+    say "Installing PostgreSQL (Debian package) for the PostgreSQL test lane"
+    apt_install postgresql
+    postgres_ok && return 0
+  fi
+  die "The PostgreSQL lane needs PostgreSQL's server binaries (initdb, postgres): install them (Debian/Ubuntu: 'sudo apt-get install postgresql'), or point WEATHERSTREAMS_POSTGRES_BIN at their directory."
+}
+
 ensure_chromium() {
   if [ -n "${WEATHERSTREAMS_CHROMIUM:-}" ] && [ -x "$WEATHERSTREAMS_CHROMIUM" ]; then return 0; fi
   for candidate in chromium chromium-browser google-chrome; do

@@ -7,9 +7,11 @@ DJANGO_ALLOWED_HOSTS, DJANGO_HTTPS, TIME_ZONE.
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from weatherstreams.derived_settings import redis_dependent_settings, transport_security_settings
@@ -63,10 +65,14 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "django_rq",
+    "csp",
+    "axes",
     "streams_app",
 ]
 
 MIDDLEWARE = [
+    # First, so every response gets the policy, static files and redirects included.
+    "streams_app.web.security.ContentSecurityPolicyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -77,6 +83,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "streams_app.web.answers.DomainErrorMiddleware",
+    # Last, as django-axes requires: it turns a locked-out login into the lockout answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "weatherstreams.urls"
@@ -119,6 +127,12 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# django-axes first: it refuses a locked-out username and address before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -150,17 +164,46 @@ CSRF_TRUSTED_ORIGINS = [
     origin.strip() for origin in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if origin.strip()
 ]
 
+# Login throttling (django-axes): 10 failed logins for one username from one address lock that
+# pair out for 15 minutes (others, and that user elsewhere, can still log in); a success resets
+# the count. `manage.py axes_reset` (or axes_reset_username) unlocks early.
+AXES_FAILURE_LIMIT = 10
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "streams_app.web.security.lockout_response"
+
+# Content-Security-Policy (django-csp): everything from this origin only, no inline script or
+# style, no plugins, no framing; streams_app.web.security adds the page's own WebSocket origin.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],  # the favicon is a data: URI
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+
 # REDIS_URL, and the channel layer and RQ queues that follow from it.
 globals().update(redis_dependent_settings(os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"))
 
+# One handler, on the root logger, so each record is printed once: a handler on a named logger
+# as well printed it twice wherever the root had one too (daphne's command line adds one).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
-        "streams_app": {"handlers": ["console"], "level": os.environ.get("WEATHERSTREAMS_LOG_LEVEL", "INFO")},
-        "django": {"handlers": ["console"], "level": "INFO"},
+        "streams_app": {"level": os.environ.get("WEATHERSTREAMS_LOG_LEVEL", "INFO")},
+        "django": {"level": "INFO"},
+        "daphne": {"level": "INFO"},
     },
 }
 

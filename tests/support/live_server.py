@@ -68,6 +68,7 @@ class LiveApp:
                 "127.0.0.1",
                 "-p",
                 str(self.port),
+                "--no-server-name",  # as scripts/run serves it: no Server banner
                 "weatherstreams.asgi:application",
             ],
         )
