@@ -20,6 +20,7 @@ from streams_app.team.roles import Action, may, refusal_message
 T = TypeVar("T")
 CLI_USER = "cli"
 MAX_AUDIT_EVENTS = 1000
+MAX_NAME_CHARS = 512  # AuditEvent's stream, group and consumer columns
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,13 +94,19 @@ def audit_record(
         username=actor.username,
         door=actor.door,
         action=action.name,
-        stream=display_name(stream) if stream else "",
-        group=display_name(group) if group else "",
-        consumer=display_name(consumer) if consumer else "",
+        stream=_name(stream),
+        group=_name(group),
+        consumer=_name(consumer),
         detail=_visible(dict(detail or {})),
         succeeded=succeeded,
         outcome=display_name(outcome),
     )
+
+
+def _name(name: str) -> str:
+    """A key as the trail stores it: visible text, cut to fit its column."""
+    shown = display_name(name) if name else ""
+    return shown if len(shown) <= MAX_NAME_CHARS else shown[: MAX_NAME_CHARS - 1] + "…"
 
 
 def _visible(value: Any) -> Any:
@@ -118,7 +125,7 @@ def audit_events(*, stream: str = "", user: str = "", action: str = "", limit: i
     """The newest events first, filtered by stream, username and action (exact matches)."""
     events = AuditEvent.objects.all()
     if stream:
-        events = events.filter(stream=display_name(stream))
+        events = events.filter(stream=_name(stream))
     if user:
         events = events.filter(username=user)
     if action:

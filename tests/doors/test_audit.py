@@ -156,3 +156,23 @@ def test_jobs_are_private_to_their_owner_and_staff(django_user_model, redis_clie
     client.force_login(staff)
     assert client.get(f"/jobs/{job_id}/").status_code == 200
     assert job_id in client.get("/jobs/").content.decode()
+
+
+def test_any_name_and_parameter_is_stored_as_visible_text(db):
+    from streams_app.team.audit import Actor, audit_events, audit_record
+    from streams_app.team.roles import ACK
+
+    weird = "nul\x00tab\tcaf\udce9" * 100
+    audit_record(
+        Actor(None, "command"),
+        ACK,
+        succeeded=True,
+        outcome="ok\x00",
+        stream=weird,
+        group=weird,
+        detail={"ids": [weird]},
+    )
+    [event] = audit_events(stream=weird)  # found by the same name
+    assert "\x00" not in event.stream and "\\x00" in event.stream and len(event.stream) <= 512
+    assert event.stream.endswith("…") and "\\xe9" in event.stream
+    assert "\x00" not in event.detail["ids"][0] and event.outcome == "ok\\x00"
