@@ -17,6 +17,7 @@ from typing import Literal
 from streams_app.domain.ids import StreamId, parse_lower_bound, parse_stream_id, parse_upper_bound
 from streams_app.errors import BadInput
 from streams_app.gateway import Entry, RangeQuery, StreamStore
+from streams_app.gateway.keys import display_name
 
 Order = Literal["asc", "desc"]
 ORDERS: dict[str, str] = {"asc": "oldest first (XRANGE)", "desc": "newest first (XREVRANGE)"}
@@ -63,7 +64,9 @@ def parse_count(raw: str | None, *, default: int, maximum: int) -> int:
     try:
         count = int(str(raw).strip())
     except ValueError:
-        raise BadInput(f"The page size must be a whole number, like {default}; got “{raw}”.", field="count") from None
+        raise BadInput(
+            f"The page size must be a whole number, like {default}; got “{display_name(str(raw))}”.", field="count"
+        ) from None
     if count < 1:
         raise BadInput(f"The page size must be at least 1; got {count}.", field="count")
     return min(count, maximum)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, tzinfo
@@ -19,6 +20,19 @@ from streams_app.gateway import RangeQuery, StreamStore
 FORMATS = {"csv": "CSV", "jsonl": "JSON lines"}
 PAGE = 5000
 Progress = Callable[[int, float], None]  # (entries written, fraction of the range covered)
+
+# A spreadsheet reads a cell that starts with one of these as a formula (OWASP, "CSV Injection").
+FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")
+
+
+def csv_cell(value: str) -> str:
+    """A value as a CSV cell no spreadsheet runs as a formula: one that starts with = + - @, a tab
+    or a carriage return gets a leading single quote, as OWASP describes. Plain numbers (-4.5)
+    stay as they are: a spreadsheet reads them as numbers, and readings are full of them."""
+    if value.startswith(FORMULA_LEADS) and not _PLAIN_NUMBER.fullmatch(value):
+        return "'" + value
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,8 +105,8 @@ class _Writer:
                 [
                     entry.id,
                     when,
-                    *(entry.fields.get(name, "") for name in READING_FIELDS),
-                    json.dumps(others, ensure_ascii=False) if others else "",
+                    *(csv_cell(entry.fields.get(name, "")) for name in READING_FIELDS),
+                    csv_cell(json.dumps(others, ensure_ascii=False)) if others else "",
                 ]
             )
         else:

@@ -18,8 +18,8 @@ from typing import Any
 
 from streams_app.conf import app_settings
 from streams_app.domain.browsing import parse_count
-from streams_app.domain.ids import MAX_PART, StreamId, datetime_to_ms, parse_datetime, parse_stream_id
-from streams_app.domain.names import display_name, validate_city
+from streams_app.domain.ids import StreamId, datetime_ms, parse_stream_id
+from streams_app.domain.names import display_name, refuse_internal_key, validate_city
 from streams_app.errors import BadInput, NotFound
 from streams_app.gateway.groups import GroupStore, PendingEntry
 from streams_app.gateway.heartbeats import HeartbeatStore, WorkerHeartbeat
@@ -67,11 +67,7 @@ def parse_group_start(raw: Any, *, tz: tzinfo, field: str = "start", default: st
         return "$"
     if _ID_TEXT.fullmatch(text):
         return str(parse_stream_id(text, field=field))
-    ms = datetime_to_ms(parse_datetime(text, tz, field=field))
-    if ms < 0:
-        raise BadInput(f"“{text}” is before 1970; stream IDs start at 1970-01-01 00:00 UTC.", field=field)
-    if ms > MAX_PART:
-        raise BadInput(f"“{text}” is too far in the future for a stream ID.", field=field)
+    ms = datetime_ms(text, tz, field=field)
     before = StreamId(ms, 0).predecessor()
     return str(before) if before is not None else "0-0"
 
@@ -102,7 +98,7 @@ def parse_min_idle(raw: Any, *, field: str = "min_idle") -> int:
         value = int(raw.strip()) if isinstance(raw, str) else raw
     except ValueError:
         raise BadInput(
-            f"The minimum idle time must be a whole number of milliseconds; got “{raw}”.", field=field
+            f"The minimum idle time must be a whole number of milliseconds; got “{display_name(raw)}”.", field=field
         ) from None
     if not 0 <= value <= MAX_IDLE_MS:
         raise BadInput(f"The minimum idle time must be between 0 and {MAX_IDLE_MS} ms; got {value}.", field=field)
@@ -134,7 +130,9 @@ def group_find(*, store: GroupStore, stream: str, group: str) -> GroupSummary:
 
 def group_create(*, store: GroupStore, stream: str, name: Any, start: Any, tz: tzinfo) -> CreatedGroup:
     """XGROUP CREATE, creating the stream if needed (as XGROUP CREATE … MKSTREAM does; then the
-    stream must have a valid city name); Conflict if the group exists or the key is not a stream."""
+    stream must have a valid city name); Conflict if the group exists or the key is not a stream;
+    BadInput on the app's or RQ's own keys."""
+    refuse_internal_key(stream, refused="groups cannot be created on it", field="stream")
     name = validate_group_name(name)
     start_id = parse_group_start(start, tz=tz)
     try:

@@ -10,6 +10,7 @@ import re
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from streams_app.errors import BadInput
+from streams_app.gateway.keys import display_name
 from streams_app.gateway.types import MAX_PART, StreamId
 
 _ID_PATTERN = re.compile(r"^([0-9]{1,20})(?:-([0-9]{1,20}))?$")
@@ -74,7 +75,7 @@ def parse_lower_bound(text: str | None, tz: tzinfo, *, field: str = "start") -> 
     parts = _parse_id_parts(text, field=field)
     if parts is not None:
         return StreamId(parts[0], parts[1] or 0)
-    return StreamId(_datetime_ms(text, tz, field=field, end=False), 0)
+    return StreamId(datetime_ms(text, tz, field=field), 0)
 
 
 def parse_upper_bound(text: str | None, tz: tzinfo, *, field: str = "end") -> StreamId | None:
@@ -95,17 +96,41 @@ def parse_upper_bound(text: str | None, tz: tzinfo, *, field: str = "end") -> St
     if parts is not None:
         ms, seq = parts
         return StreamId(ms, MAX_PART if seq is None else seq)
-    return StreamId(_datetime_ms(text, tz, field=field, end=True), MAX_PART)
+    return StreamId(datetime_ms(text, tz, field=field, end=True), MAX_PART)
 
 
-def _datetime_ms(text: str, tz: tzinfo, *, field: str, end: bool) -> int:
-    """Milliseconds since the epoch of a typed date-time; a bare date at the end of a range means the whole day."""
+def datetime_ms(text: str, tz: tzinfo, *, field: str, end: bool = False) -> int:
+    """Milliseconds since the epoch of a typed date-time (a bare date as the `end` of a range
+    means the whole day); BadInput before 1970 and beyond what the calendar holds."""
     moment = parse_datetime(text, tz, field=field)
-    if end and _is_bare_date(text):
-        moment = moment + timedelta(days=1) - timedelta(milliseconds=1)
-    ms = datetime_to_ms(moment)
+    try:
+        ms = datetime_to_ms(moment)
+        if end and _is_bare_date(text):
+            ms = _end_of_day_ms(moment, ms)
+    except OverflowError:
+        raise BadInput(f"“{_shorten(text)}” is beyond what the calendar holds (year 9999).", field=field) from None
     if ms < 0:
-        raise BadInput(f"“{_shorten(text)}” is before 1970; stream IDs start at 1970-01-01 00:00 UTC.", field=field)
+        raise BadInput(f"“{_shorten(text)}” is before 1970-01-01 00:00 UTC, where stream IDs start.", field=field)
+    return ms
+
+
+def _end_of_day_ms(midnight: datetime, midnight_ms: int) -> int:
+    """The last millisecond of the day that starts at `midnight` (23 or 25 hours on a DST change)."""
+    try:
+        return datetime_to_ms(midnight + timedelta(days=1)) - 1
+    except OverflowError:
+        return midnight_ms + 86_400_000 - 1  # 9999-12-31: there is no next day to start
+
+
+def moment_ms(moment: datetime, *, field: str, label: str = "The time") -> int:
+    """Milliseconds since the epoch of a date-time a door parsed (a form's date, a command's
+    option); BadInput before 1970 and beyond what the calendar holds."""
+    try:
+        ms = datetime_to_ms(moment)
+    except OverflowError:
+        raise BadInput(f"{label} is beyond what the calendar holds (year 9999).", field=field) from None
+    if ms < 0:
+        raise BadInput(f"{label} must be 1970-01-01 00:00 UTC or later: stream IDs start there.", field=field)
     return ms
 
 
@@ -148,5 +173,6 @@ def datetime_to_ms(moment: datetime) -> int:
 
 
 def _shorten(text: str, limit: int = 60) -> str:
-    text = str(text)
+    """User input as a message may quote it: cut to `limit`, control characters and lone surrogates escaped."""
+    text = display_name(str(text))
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -10,7 +10,7 @@ import base64
 import re
 
 from streams_app.errors import BadInput
-from streams_app.gateway.keys import display_name, key_bytes, key_from_bytes
+from streams_app.gateway.keys import display_name, internal_reason, key_bytes, key_from_bytes
 
 MAX_CITY_LENGTH = 64
 _CITY_PATTERN = re.compile(r"[\w.:-]+")
@@ -34,6 +34,24 @@ def validate_city(name: str, *, field: str = "city", label: str = "city name") -
             field=field,
         )
     return name
+
+
+def key_internal_reason(name: str) -> str | None:
+    """Why `name` is one of the app's or RQ's own keys, not a user stream (None when it is a user's)."""
+    # Imported here: conf reads Django's settings, and the worker imports this module (through
+    # domain.readings) without Django.
+    from streams_app.conf import app_settings
+
+    return internal_reason(name, app_settings().dead_letter_stream)
+
+
+def refuse_internal_key(name: str, *, refused: str, field: str) -> None:
+    """BadInput when `name` is one of the app's or RQ's own keys: no door writes a reading into
+    one nor creates a group on one (`refused` says what cannot be done, e.g. "readings cannot be
+    written to it")."""
+    reason = key_internal_reason(name)
+    if reason is not None:
+        raise BadInput(f"“{display_name(name)}” is {reason}, not a user stream: {refused}.", field=field)
 
 
 def url_token(name: str) -> str:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 
-from streams_app.domain.ids import StreamId, datetime_to_ms, parse_new_entry_id
-from streams_app.domain.names import validate_city
+from streams_app.domain.ids import StreamId, datetime_to_ms, moment_ms, parse_new_entry_id
+from streams_app.domain.names import display_name, refuse_internal_key, validate_city
 from streams_app.domain.readings import MEASUREMENTS, measurement_value
 from streams_app.domain.weather import SECONDS_PER_DAY, simulated_weather
 from streams_app.errors import BadInput, Conflict
@@ -61,6 +61,7 @@ def produce_plan(
     """Validate what to produce, with the same rules and messages as a single reading;
     a measurement given by name (`temperature=26`) is the same in every reading."""
     city = validate_city(city)
+    refuse_internal_key(city, refused="readings cannot be written to it", field="city")
     if not 1 <= count <= MAX_COUNT:
         raise BadInput(f"The count must be between 1 and {MAX_COUNT:,}; got {count}.", field="count")
     if rate is not None and not 0 < rate <= 1_000_000:
@@ -73,8 +74,8 @@ def produce_plan(
     new_id = parse_new_entry_id(entry_id or "")
     if new_id != "*" and count != 1:
         raise BadInput("An explicit ID can only be given for a single reading (count 1).", field="id")
-    if start is not None and datetime_to_ms(start) < 0:
-        raise BadInput("The start time must be after 1970-01-01.", field="start")
+    if start is not None:
+        moment_ms(start, field="start", label="The start time")
     return ProducePlan(
         city=city,
         count=count,
@@ -136,7 +137,9 @@ def produce_run(*, store: StreamStore, plan: ProducePlan, progress: Progress | N
     if first_id is not None:
         last = store.last_generated_id(plan.city) if store.key_type(plan.city) == "stream" else None
         if last and StreamId.parse(last) >= StreamId.parse(first_id):
-            raise store.id_not_growing(plan.city, first_id)
+            # As Redis itself says: at the top of the ID space the stream is exhausted, whatever the ID.
+            exhausted = StreamId.parse(last).successor() is None
+            raise store.exhausted(plan.city) if exhausted else store.id_not_growing(plan.city, first_id)
     if plan.count == 1 and plan.rate is None:
         # One reading: exactly what every other door does.
         [batch] = _batches(plan, 0, 1)
@@ -174,14 +177,23 @@ def _produce_paced(store: StreamStore, plan: ProducePlan, progress: Progress | N
     return written
 
 
+def simulated_day_check(day: date, tz: tzinfo, *, field: str = "day") -> datetime:
+    """00:00 of `day` in `tz`, where a simulated day starts; BadInput for a day before 1970
+    (stream IDs start at 1970-01-01 00:00 UTC)."""
+    start = datetime.combine(day, datetime.min.time(), tzinfo=tz)
+    moment_ms(start, field=field, label=f"The day {day.isoformat()} (from 00:00, {tz})")
+    return start
+
+
 def simulated_day_start(*, store: StreamStore, city: str, day: date, tz: tzinfo) -> datetime:
     """Where a simulated day of `city` starts (00:00 of `day` in `tz`), checked against the
     stream's last ID: back-filled IDs must still grow."""
     city = validate_city(city)
-    start = datetime.combine(day, datetime.min.time(), tzinfo=tz)
+    refuse_internal_key(city, refused="readings cannot be written to it", field="city")
+    start = simulated_day_check(day, tz)
     kind = store.key_type(city)
     if kind not in {"none", "stream"}:
-        raise Conflict(f"The key “{city}” holds a {kind}, not a stream.", field="city")
+        raise Conflict(f"The key “{display_name(city)}” holds a {kind}, not a stream.", field="city")
     last = store.last_generated_id(city) if kind == "stream" else None
     if last and StreamId.parse(last).ms >= datetime_to_ms(start):
         last_time = StreamId.parse(last).time
@@ -192,3 +204,22 @@ def simulated_day_start(*, store: StreamStore, city: str, day: date, tz: tzinfo)
             field="day",
         )
     return start
+
+
+def simulated_day_default(*, store: StreamStore, city: str | None, tz: tzinfo, today: date) -> date | None:
+    """The day "Simulate a day" offers for `city`: yesterday when the stream accepts it (a new
+    stream does), else the day after its last entry; None when no day can follow it."""
+    yesterday = today - timedelta(days=1)
+    if not city or store.key_type(city) != "stream":
+        return yesterday
+    last = store.last_generated_id(city)
+    if not last:
+        return yesterday
+    last_ms = StreamId.parse(last).ms
+    if last_ms < datetime_to_ms(datetime.combine(yesterday, datetime.min.time(), tzinfo=tz)):
+        return yesterday
+    last_time = StreamId.parse(last).time
+    try:
+        return None if last_time is None else last_time.astimezone(tz).date() + timedelta(days=1)
+    except OverflowError:
+        return None  # the last entry is at the end of the calendar: no day follows it

@@ -15,7 +15,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from streams_app.domain.ids import parse_new_entry_id
-from streams_app.domain.names import validate_city
+from streams_app.domain.names import display_name, refuse_internal_key, validate_city
 from streams_app.errors import BadInput
 from streams_app.gateway import StreamStore
 
@@ -84,9 +84,9 @@ def parse_measurement(value: Any, *, field: str, label: str, bounds: tuple[Decim
     try:
         number = Decimal(raw)
     except InvalidOperation:
-        raise BadInput(f"{label} must be a number, like 21.5; got “{raw}”.", field=field) from None
+        raise BadInput(f"{label} must be a number, like 21.5; got “{display_name(raw)}”.", field=field) from None
     if not number.is_finite():
-        raise BadInput(f"{label} must be a finite number, not “{raw}”.", field=field)
+        raise BadInput(f"{label} must be a finite number, not “{display_name(raw)}”.", field=field)
     low, high = bounds
     if not low <= number <= high:
         raise BadInput(f"{label} must be between {low} and {high} {unit}; got {raw}.", field=field)
@@ -123,6 +123,7 @@ def parse_reading(*, city: Any, entry_id: Any = None, **values: Any) -> Reading:
     if entry_id is not None and not isinstance(entry_id, str):
         raise BadInput("The ID must be text, like 1534866436902-0.", field="id")
     city = validate_city(city)
+    refuse_internal_key(city, refused="readings cannot be written to it", field="city")
     parsed = {m.name: measurement_value(m, values.get(m.name)) for m in MEASUREMENTS}
     return Reading(city=city, values=parsed, entry_id=parse_new_entry_id(entry_id or ""))
 
@@ -135,7 +136,8 @@ def reading_values(source: Mapping[str, Any]) -> dict[str, Any]:
 def reading_add(*, store: StreamStore, city: Any, entry_id: Any = None, **values: Any) -> str:
     """Validate and append a reading to its city's stream; returns the new entry's ID.
 
-    BadInput for invalid values; Conflict when the key is not a stream or the ID does not grow.
+    BadInput for invalid values and for the app's or RQ's own keys; Conflict when the key is not
+    a stream, the ID does not grow or the stream has used the last possible ID.
     Nothing is written unless everything is valid.
     """
     reading = parse_reading(city=city, entry_id=entry_id, **values)

@@ -13,6 +13,9 @@ from streams_app.errors import Conflict, DomainError, RedisUnavailable
 P = ParamSpec("P")
 T = TypeVar("T")
 
+# What Redis says to an XADD with `*` once a stream's last ID is 18446744073709551615-18446744073709551615.
+EXHAUSTED_ID = "exhausted the last possible ID"
+
 # Errors that mean "Redis is not there right now", as opposed to "Redis said no".
 UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     redis.ConnectionError,
@@ -48,6 +51,8 @@ def translate_redis_error(error: BaseException) -> DomainError | None:
         text = str(error)
         if text.startswith("WRONGTYPE"):
             return Conflict("That key holds another kind of value, not a stream.")
+        if EXHAUSTED_ID in text:
+            return Conflict("The stream has used the last possible ID: nothing more can be added to it.")
         if text.startswith(("BUSY ", "LOADING", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN")):
             return RedisUnavailable(f"Redis cannot answer right now: {text}")
     return None

@@ -1,17 +1,23 @@
-"""Consumer groups as an operator sees them: XGROUP, XINFO GROUPS/CONSUMERS, XPENDING,
-XACK, XCLAIM, and dead-letter re-drive."""
+"""Consumer groups as an operator sees them: XGROUP (CREATE and SETID with ENTRIESREAD, so Redis
+knows a group's lag from the start), XINFO GROUPS/CONSUMERS (the lag counted where Redis cannot
+tell, see lag.py), XPENDING, XACK, XCLAIM, and dead-letter re-drive. Group and consumer names
+go to Redis as their exact bytes (key_bytes), so groups other programs named are reachable."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import redis
+from redis.client import Pipeline
 
 from streams_app.errors import BadInput, Conflict, NotFound
-from streams_app.gateway.errors import redis_call
+from streams_app.gateway.errors import EXHAUSTED_ID, redis_call
 from streams_app.gateway.keys import display_name, key_bytes
-from streams_app.gateway.types import ConsumerSummary, Entry, GroupSummary, StreamId, text
+from streams_app.gateway.lag import entries_read_at, groups_with_lag
+from streams_app.gateway.types import ConsumerSummary, Entry, GroupSummary, StreamId, StreamSummary, text
+
+_POSITION_TRIES = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,13 +98,23 @@ class GroupStore:
 
     @redis_call
     def create_group(self, stream: str, group: str, *, start_id: str = "$", make_stream: bool = True) -> None:
-        """XGROUP CREATE (creating the stream if needed); GroupExists if the group is there."""
+        """XGROUP CREATE (creating the stream if needed) with ENTRIESREAD, so Redis knows the lag
+        from the start; GroupExists if the group is there."""
+        key, name = key_bytes(stream), key_bytes(group)
         try:
-            self.client.xgroup_create(key_bytes(stream), group, id=start_id, mkstream=make_stream)
+            self._at_position(
+                key,
+                start_id,
+                lambda pipe, target, entries_read: pipe.xgroup_create(
+                    key, name, id=target, mkstream=make_stream, entries_read=entries_read
+                ),
+            )
         except redis.ResponseError as error:
             message = str(error)
             if message.startswith("BUSYGROUP"):
-                raise GroupExists(f"The group “{group}” already exists on “{display_name(stream)}”.") from error
+                raise GroupExists(
+                    f"The group “{display_name(group)}” already exists on “{display_name(stream)}”."
+                ) from error
             if message.startswith("WRONGTYPE"):
                 raise Conflict(f"The key “{display_name(stream)}” is not a stream.") from error
             if "requires the key to exist" in message:
@@ -118,32 +134,85 @@ class GroupStore:
     @redis_call
     def destroy_group(self, stream: str, group: str) -> bool:
         try:
-            return bool(self.client.xgroup_destroy(key_bytes(stream), group))
+            return bool(self.client.xgroup_destroy(key_bytes(stream), key_bytes(group)))
         except redis.ResponseError as error:
             raise self._group_error(stream, group, error) from error
 
     @redis_call
     def set_group_id(self, stream: str, group: str, last_id: str) -> None:
-        """XGROUP SETID: move the group's last-delivered ID ($, 0 or an ID)."""
+        """XGROUP SETID: move the group's last-delivered ID ($, 0 or an ID), with ENTRIESREAD."""
+        key, name = key_bytes(stream), key_bytes(group)
         try:
-            self.client.xgroup_setid(key_bytes(stream), group, last_id)
+            self._at_position(
+                key,
+                last_id,
+                lambda pipe, target, entries_read: pipe.xgroup_setid(key, name, target, entries_read=entries_read),
+            )
         except redis.ResponseError as error:
             if "Invalid stream ID" in str(error):
                 raise BadInput(f"“{last_id}” is not a valid ID.", field="id") from error
             raise self._group_error(stream, group, error) from error
 
+    def _at_position(self, key: bytes, position: str, command: Callable[[Pipeline, str, int | None], object]) -> None:
+        """Run XGROUP CREATE or SETID (`command`) at `position` with the ENTRIESREAD that position
+        stands for, computed from the stream as it is: the stream is WATCHed, so a write in between
+        makes us compute again; after a few tries (a busy stream) Redis is left to tell the lag."""
+        for _ in range(_POSITION_TRIES):
+            with self.client.pipeline(transaction=True) as pipe:
+                try:
+                    pipe.watch(key)
+                    target, entries_read = self._entries_read(pipe, key, position)
+                    pipe.multi()
+                    command(pipe, target, entries_read)
+                    [reply] = pipe.execute(raise_on_error=False)  # Redis's own words, not the pipeline's
+                except redis.WatchError:
+                    continue
+            if isinstance(reply, Exception):
+                raise reply
+            return
+        with self.client.pipeline(transaction=False) as pipe:
+            command(pipe, position, None)
+            [reply] = pipe.execute(raise_on_error=False)
+        if isinstance(reply, Exception):
+            raise reply
+
+    def _entries_read(self, pipe: Pipeline, key: bytes, position: str) -> tuple[str, int | None]:
+        """The ID to give Redis (`$` resolved to the stream's last ID) and its ENTRIESREAD (None: unknown)."""
+        try:
+            stream = StreamSummary.from_xinfo("", pipe.xinfo_stream(key))
+        except redis.ResponseError as error:
+            if "no such key" not in str(error):
+                raise
+            # A new stream (MKSTREAM): Redis knows the lag of a group at its start without help.
+            return position, None
+        if position == "$":
+            return stream.last_generated_id, stream.entries_added
+        try:
+            parsed = StreamId.parse(position)
+        except ValueError:
+            return position, None  # not an ID: Redis refuses it
+        return position, entries_read_at(pipe, key, stream, parsed)
+
     @redis_call
     def groups(self, stream: str) -> list[GroupSummary]:
-        try:
-            rows = self.client.xinfo_groups(key_bytes(stream))
-        except redis.ResponseError as error:
-            raise self._stream_error(stream, error) from error
-        return [GroupSummary.from_xinfo(row) for row in rows]
+        """The stream's groups, each with its lag (Redis's, or counted where Redis cannot tell)."""
+        key = key_bytes(stream)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.xinfo_stream(key)
+        pipe.xinfo_groups(key)
+        info, rows = pipe.execute(raise_on_error=False)
+        for reply in (rows, info):
+            if isinstance(reply, redis.ResponseError):
+                raise self._stream_error(stream, reply) from reply
+            if isinstance(reply, Exception):
+                raise reply
+        summary = StreamSummary.from_xinfo(stream, info)
+        return groups_with_lag(self.client, key, summary, [GroupSummary.from_xinfo(row) for row in rows])
 
     @redis_call
     def consumers(self, stream: str, group: str) -> list[ConsumerSummary]:
         try:
-            rows = self.client.xinfo_consumers(key_bytes(stream), group)
+            rows = self.client.xinfo_consumers(key_bytes(stream), key_bytes(group))
         except redis.ResponseError as error:
             raise self._group_error(stream, group, error) from error
         return [ConsumerSummary.from_xinfo(row) for row in rows]
@@ -151,7 +220,7 @@ class GroupStore:
     @redis_call
     def pending_summary(self, stream: str, group: str) -> PendingSummary:
         try:
-            summary = self.client.xpending(key_bytes(stream), group)
+            summary = self.client.xpending(key_bytes(stream), key_bytes(group))
         except redis.ResponseError as error:
             raise self._group_error(stream, group, error) from error
         return PendingSummary(
@@ -176,11 +245,11 @@ class GroupStore:
         try:
             rows = self.client.xpending_range(
                 key_bytes(stream),
-                group,
+                key_bytes(group),
                 min=str(low),
                 max=str(high),
                 count=count,
-                consumername=consumer,
+                consumername=None if consumer is None else key_bytes(consumer),
                 idle=min_idle_ms or None,
             )
         except redis.ResponseError as error:
@@ -201,7 +270,7 @@ class GroupStore:
         if not ids:
             return 0
         try:
-            return int(self.client.xack(key_bytes(stream), group, *ids))
+            return int(self.client.xack(key_bytes(stream), key_bytes(group), *ids))
         except redis.ResponseError as error:
             raise self._group_error(stream, group, error) from error
 
@@ -211,7 +280,9 @@ class GroupStore:
         if not ids:
             return []
         try:
-            claimed = self.client.xclaim(key_bytes(stream), group, consumer, min_idle_ms, list(ids), justid=True)
+            claimed = self.client.xclaim(
+                key_bytes(stream), key_bytes(group), key_bytes(consumer), min_idle_ms, list(ids), justid=True
+            )
         except redis.ResponseError as error:
             raise self._group_error(stream, group, error) from error
         return [text(entry_id) for entry_id in claimed]
@@ -220,13 +291,13 @@ class GroupStore:
     def delete_consumer(self, stream: str, group: str, consumer: str) -> None:
         """XGROUP DELCONSUMER, refused while the consumer still has pending entries."""
         try:
-            result = self._delete_idle_consumer(keys=[key_bytes(stream)], args=[group, consumer])
+            result = self._delete_idle_consumer(keys=[key_bytes(stream)], args=[key_bytes(group), key_bytes(consumer)])
         except redis.ResponseError as error:
             raise self._group_error(stream, group, error) from error
         if int(result) < 0:
             raise Conflict(
-                f"“{consumer}” still has pending entries: claim them for another consumer (or ack them) first, "
-                "so that none is dropped."
+                f"“{display_name(consumer)}” still has pending entries: claim them for another consumer "
+                "(or ack them) first, so that none is dropped."
             )
 
     @redis_call
@@ -242,6 +313,11 @@ class GroupStore:
         except redis.ResponseError as error:
             if "not a dead letter" in str(error):
                 raise Conflict(f"Nothing was moved: {str(error).split(': ', 1)[-1]}.") from error
+            if EXHAUSTED_ID in str(error):
+                raise Conflict(
+                    f"Nothing was moved: “{display_name(target_stream)}” has used the last possible ID, "
+                    "so nothing more can be added to it."
+                ) from error
             raise
         return [(text(flat[i]), text(flat[i + 1])) for i in range(0, len(flat), 2)]
 
@@ -263,7 +339,7 @@ class GroupStore:
             kind = self.client.type(key_bytes(stream))
             if text(kind) == "none":
                 return NotFound(f"There is no stream called “{display_name(stream)}”.")
-            return NotFound(f"There is no group “{group}” on “{display_name(stream)}”.")
+            return NotFound(f"There is no group “{display_name(group)}” on “{display_name(stream)}”.")
         return self._stream_error(stream, error)
 
 

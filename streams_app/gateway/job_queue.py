@@ -4,6 +4,7 @@ what leaves is a `JobRecord`."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +23,9 @@ QUEUE = "default"
 JOB_TIMEOUT_SECONDS = 3600
 KEEP_SECONDS = 7 * 24 * 3600
 INDEX_SIZE = 500
+# What RQ accepts as a job ID (it raises ValueError for others, and reads "a:b" as job "a"),
+# within a length no ID we enqueue comes near.
+_JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,9 +79,16 @@ def job_enqueue(func: Callable[..., Any], *, kwargs: dict[str, Any], description
     return job.id
 
 
+def is_job_id(job_id: object) -> bool:
+    """Whether `job_id` can name an RQ job at all (ASCII letters, digits, `_` and `-`)."""
+    return isinstance(job_id, str) and _JOB_ID.fullmatch(job_id) is not None
+
+
 @redis_call
 def job_record(job_id: str) -> JobRecord:
-    """One job; NotFound when RQ no longer has it."""
+    """One job; NotFound when RQ no longer has it, or `job_id` cannot name a job."""
+    if not is_job_id(job_id):
+        raise NotFound("There is no such job: job IDs are letters, digits, _ and - only.")
     try:
         return _record(Job.fetch(job_id, connection=_queue().connection))
     except NoSuchJobError:

@@ -7,15 +7,27 @@ Two kinds of keys:
 - the app's own keys (worker heartbeats and their index, name locks, processing reports,
   the job index, the channel layer's prefix), all under `APP_PREFIX`.
 
-Keys travel as `str`: bytes that are not UTF-8 (written by other programs) are kept as
-surrogate escapes (`key_bytes`/`key_from_bytes`), so every key round-trips to Redis exactly.
+Keys (and group and consumer names) travel as `str`: bytes that are not UTF-8 (written by
+other programs) are kept as surrogate escapes (`key_bytes`/`key_from_bytes`), so every name
+round-trips to Redis exactly.
+
+Which keys are the app's or RQ's own, not user streams, is said here too (`internal_reason`):
+everything under `APP_PREFIX` (the channel layer's keys included), everything under
+`RQ_PREFIX`, and dead-letter streams (named by the dead-letter template).
 This module names keys; it does not talk to Redis.
 """
 
 from __future__ import annotations
 
+import functools
+import re
+
+from streams_app.errors import BadInput
+
 APP_PREFIX = "weatherstreams"
 CHANNEL_LAYER_PREFIX = f"{APP_PREFIX}:asgi"
+RQ_PREFIX = "rq"
+STREAM_PLACEHOLDER = "{stream}"
 
 
 def companion_key(stream: str, kind: str, *parts: str | int) -> str:
@@ -72,8 +84,55 @@ def jobs_index_key() -> str:
     return f"{APP_PREFIX}:jobs"
 
 
+# --- the app's own keys -----------------------------------------------------------------
+
+
+def dead_letter_source(name: str, template: str) -> str | None:
+    """The stream whose dead letters `name` holds under `template` (None if it is not such a key)."""
+    match = _dead_letter_pattern(template).fullmatch(name)
+    return match.group("stream") if match else None
+
+
+@functools.cache
+def _dead_letter_pattern(template: str) -> re.Pattern[str]:
+    head, placeholder, tail = template.partition(STREAM_PLACEHOLDER)
+    if not placeholder or not (head or tail):
+        return re.compile(r"(?!)")  # a template without a fixed part names no key of its own
+    later = re.escape(tail).replace(re.escape(STREAM_PLACEHOLDER), "(?P=stream)")
+    return re.compile(re.escape(head) + "(?P<stream>.+)" + later, re.DOTALL)
+
+
+def internal_reason(name: str, dead_letter_template: str) -> str | None:
+    """Why `name` is one of the app's or RQ's own keys (not a user stream), or None if it is not."""
+    if name.startswith(CHANNEL_LAYER_PREFIX):  # channels_redis adds channel names right after it
+        return "a key of the channel layer (the live pages)"
+    if name.startswith(APP_PREFIX + ":"):
+        return f"one of the app's own keys ({APP_PREFIX}:…)"
+    if name.startswith(RQ_PREFIX + ":"):
+        return f"one of RQ's keys, the job queue's ({RQ_PREFIX}:…)"
+    source = dead_letter_source(name, dead_letter_template)
+    if source is not None:
+        return f"the dead-letter stream of “{display_name(source)}”"
+    return None
+
+
+def is_internal_key(name: str, dead_letter_template: str) -> bool:
+    """Whether `name` is the app's or RQ's own key (see `internal_reason`)."""
+    return internal_reason(name, dead_letter_template) is not None
+
+
+# --- names as bytes and as text -----------------------------------------------------------
+
+
 def key_bytes(name: str) -> bytes:
-    return name.encode("utf-8", "surrogateescape")
+    """The exact bytes of a name; BadInput for text no key can hold (a lone surrogate such as \\ud800)."""
+    try:
+        return name.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        raise BadInput(
+            f"“{display_name(name)}” holds a lone surrogate, which is not text: no key, group or consumer "
+            "can have that name."
+        ) from None
 
 
 def key_from_bytes(raw: bytes) -> str:
@@ -81,13 +140,14 @@ def key_from_bytes(raw: bytes) -> str:
 
 
 def display_name(name: str) -> str:
-    """A key as text anyone can read: undecodable bytes and control characters shown as escapes."""
-    text = key_bytes(name).decode("utf-8", "backslashreplace")
-    return "".join(_visible(ch) for ch in text)
+    """A name as text anyone can read: undecodable bytes, lone surrogates and control characters as escapes."""
+    return "".join(map(_visible, name))
 
 
 def _visible(ch: str) -> str:
     if ch.isprintable():
         return ch
     code = ord(ch)
+    if 0xDC80 <= code <= 0xDCFF:
+        return f"\\x{code - 0xDC00:02x}"  # a byte that is not UTF-8, kept as a surrogate escape
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 import redis
 
 from streams_app.errors import Conflict, NotFound
 from streams_app.gateway.bulk import bulk_add_entries
-from streams_app.gateway.errors import redis_call, translate_redis_error
+from streams_app.gateway.errors import EXHAUSTED_ID, redis_call, translate_redis_error
 from streams_app.gateway.keys import display_name, key_bytes, key_from_bytes
 from streams_app.gateway.types import (
+    MAX_PART,
     Entry,
     EntryBatch,
     RangeQuery,
@@ -43,6 +44,8 @@ class StreamStore:
                 raise self._not_a_stream(name) from error
             if TOO_SMALL_ID in str(error):
                 raise self.id_not_growing(name, entry_id) from error
+            if EXHAUSTED_ID in str(error):
+                raise self.exhausted(name) from error
             raise
         return text(new_id)
 
@@ -64,12 +67,22 @@ class StreamStore:
             field="id",
         )
 
+    def exhausted(self, name: str) -> Conflict:
+        """The refusal of a new entry on a stream whose last ID is the largest there can be."""
+        return Conflict(
+            f"“{display_name(name)}” has used the last possible ID ({MAX_PART}-{MAX_PART}): nothing more can be "
+            "added to it. Write to another stream (or delete this one and start again).",
+            field="id",
+        )
+
     def refusal(self, name: str, error: Exception, entry_id: str) -> Exception:
         """The domain error for an XADD Redis refused (not a stream, ID not growing, ...)."""
         if str(error).startswith("WRONGTYPE"):
             return self._not_a_stream(name)
         if TOO_SMALL_ID in str(error):
             return self.id_not_growing(name, entry_id)
+        if EXHAUSTED_ID in str(error):
+            return self.exhausted(name)
         return translate_redis_error(redis.ResponseError(str(error))) or redis.ResponseError(str(error))
 
     # --- reads ------------------------------------------------------------------
@@ -125,37 +138,58 @@ class StreamStore:
 
     @redis_call
     def scan_stream_keys(
-        self, *, cursor: int = 0, want: int = 50, scan_count: int = 1000, max_calls: int = 20
+        self,
+        *,
+        cursor: int = 0,
+        want: int = 50,
+        scan_count: int = 1000,
+        max_calls: int = 20,
+        keep: Callable[[str], bool] | None = None,
     ) -> StreamKeysPage:
-        """Walk the keyspace with SCAN ... TYPE stream until `want` keys are found or
-        `max_calls` SCAN calls are spent, so a huge keyspace never holds a page up."""
+        """Walk the keyspace with SCAN ... TYPE stream until `want` keys (that `keep` accepts, when
+        given) are found or `max_calls` SCAN calls are spent, so a huge keyspace never holds a page
+        up: a page may hold fewer keys than `want`, and its cursor still moves on."""
         names: list[str] = []
         scanned_calls = 0
         while True:
             cursor, keys = self.client.scan(cursor=cursor, count=scan_count, _type="stream")
             cursor = int(cursor)
             scanned_calls += 1
-            names.extend(key_from_bytes(key) for key in keys)
+            found = (key_from_bytes(key) for key in keys)
+            names.extend(found if keep is None else filter(keep, found))
             if cursor == 0 or len(names) >= want or scanned_calls >= max_calls:
                 break
         return StreamKeysPage(names=names, next_cursor=cursor or None)
 
     @redis_call
-    def summaries(self, names: Sequence[str]) -> list[StreamSummary]:
-        """Length, first and last entry, groups and memory of each stream, in one round trip.
+    def summaries(
+        self, names: Sequence[str], *, dead_letter_keys: Mapping[str, str] | None = None
+    ) -> list[StreamSummary]:
+        """Length, first and last entry, groups and memory of each stream, in one round trip, with
+        the length of its dead-letter stream for the names `dead_letter_keys` maps to one.
         Keys that vanished (or changed type) since they were listed are left out."""
+        dead_letter_keys = dead_letter_keys or {}
         pipe = self.client.pipeline(transaction=False)
         for name in names:
             pipe.xinfo_stream(key_bytes(name))
             pipe.memory_usage(key_bytes(name))
-        replies = pipe.execute(raise_on_error=False)
+            if name in dead_letter_keys:
+                pipe.xlen(key_bytes(dead_letter_keys[name]))
+        replies = iter(pipe.execute(raise_on_error=False))
         found = []
-        for index, name in enumerate(names):
-            info, memory = replies[2 * index], replies[2 * index + 1]
+        for name in names:
+            info, memory = next(replies), next(replies)
+            dead = next(replies) if name in dead_letter_keys else None
             if isinstance(info, Exception):
                 continue
-            memory_bytes = None if isinstance(memory, Exception) or memory is None else int(memory)
-            found.append(StreamSummary.from_xinfo(name, info, memory_bytes=memory_bytes))
+            found.append(
+                StreamSummary.from_xinfo(
+                    name,
+                    info,
+                    memory_bytes=None if isinstance(memory, Exception) or memory is None else int(memory),
+                    dead_letters=None if isinstance(dead, Exception) or dead is None else int(dead),
+                )
+            )
         return found
 
     @redis_call

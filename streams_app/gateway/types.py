@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from streams_app.gateway.keys import key_from_bytes
+
 MAX_PART = 2**64 - 1  # each part of an ID is a 64-bit unsigned integer
 
 
@@ -105,11 +107,18 @@ class StreamSummary:
     last_generated_id: str
     groups: int
     memory_bytes: int | None
+    entries_added: int | None = None  # every entry ever added (Redis 7+), deleted and trimmed ones too
+    max_deleted_entry_id: str | None = None  # the highest ID removed by XDEL (Redis 7+; 0-0 when none)
+    dead_letters: int | None = None  # entries in its dead-letter stream (None when not asked for)
+    internal_reason: str | None = None  # why the key is the app's or RQ's own (None: a user stream)
 
     @classmethod
-    def from_xinfo(cls, name: str, info: dict, *, memory_bytes: int | None = None) -> StreamSummary:
+    def from_xinfo(
+        cls, name: str, info: dict, *, memory_bytes: int | None = None, dead_letters: int | None = None
+    ) -> StreamSummary:
         """The one reading of an XINFO STREAM reply."""
         first, last = info.get("first-entry"), info.get("last-entry")
+        added, deleted = info.get("entries-added"), info.get("max-deleted-entry-id")
         return cls(
             name=name,
             length=int(info.get("length", 0)),
@@ -118,7 +127,14 @@ class StreamSummary:
             last_generated_id=text(info.get("last-generated-id")),
             groups=int(info.get("groups", 0)),
             memory_bytes=memory_bytes,
+            entries_added=None if added is None else int(added),
+            max_deleted_entry_id=None if deleted is None else text(deleted),
+            dead_letters=dead_letters,
         )
+
+    @property
+    def internal(self) -> bool:
+        return self.internal_reason is not None
 
     @property
     def last_time(self) -> datetime | None:
@@ -154,20 +170,29 @@ class ServerMemory:
 
 @dataclass(frozen=True, slots=True)
 class GroupSummary:
-    """A consumer group as XINFO GROUPS reports it."""
+    """A consumer group as XINFO GROUPS reports it, with the lag counted where Redis cannot tell
+    (see gateway/lag.py): every page, the API and the dashboard read `lag` from here."""
 
-    name: str
+    name: str  # exact: bytes that are not UTF-8 kept as surrogate escapes (show it with display_name)
     consumers: int
     pending: int
     last_delivered_id: str
     entries_read: int | None
-    lag: int | None  # None when Redis cannot tell (after deletions or SETID to an arbitrary ID)
+    lag: int | None  # entries not yet delivered to the group; None only while nobody could tell
+    lag_estimated: bool = False  # the count ran out of budget: `lag` is an estimate
+    lag_at_least: int | None = None  # with an estimate, the lag is certainly at least this
+
+    @property
+    def lag_exact(self) -> bool:
+        """Whether `lag` is known exactly (from Redis, or counted to the end)."""
+        return self.lag is not None and not self.lag_estimated
 
     @classmethod
     def from_xinfo(cls, row: dict) -> GroupSummary:
-        """The one reading of an XINFO GROUPS row."""
+        """The one reading of an XINFO GROUPS row (its lag is nil when Redis 7.0 cannot tell)."""
+        name = row["name"]
         return cls(
-            name=text(row["name"]),
+            name=key_from_bytes(name) if isinstance(name, bytes) else str(name),
             consumers=int(row["consumers"]),
             pending=int(row["pending"]),
             last_delivered_id=text(row["last-delivered-id"]),

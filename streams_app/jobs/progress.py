@@ -3,6 +3,7 @@ the job's meta and pushed to open pages over the channel layer)."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -12,7 +13,14 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
-from streams_app.gateway.job_queue import JobRecord, RunningJob, job_enqueue, job_record, recent_job_records
+from streams_app.gateway.job_queue import (
+    JobRecord,
+    RunningJob,
+    is_job_id,
+    job_enqueue,
+    job_record,
+    recent_job_records,
+)
 
 logger = logging.getLogger("streams_app.jobs")
 
@@ -20,8 +28,11 @@ PUSH_EVERY_SECONDS = 0.2
 
 
 def job_group(job_id: str) -> str:
-    """The channel-layer group of a job's page (ASCII letters, digits, hyphens and periods only)."""
-    return f"job.{job_id}"
+    """The channel-layer group of a job's page (ASCII letters, digits, hyphens and periods only,
+    under 100 characters, as Channels requires); an ID no job can have gets a group no job uses."""
+    if is_job_id(job_id) and len(job_id) <= 90:
+        return f"job.{job_id}"
+    return "job.invalid-" + hashlib.sha256(str(job_id).encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,10 +9,12 @@ from django.utils import timezone
 
 from streams_app.domain.browsing import ORDERS
 from streams_app.domain.exports import FORMATS
+from streams_app.domain.producer import simulated_day_check, simulated_day_default
 from streams_app.domain.readings import MEASUREMENTS, Measurement, reading_add, reading_values
 from streams_app.domain.retention import STRATEGIES
-from streams_app.errors import DomainError
+from streams_app.errors import BadInput, DomainError
 from streams_app.gateway import StreamStore
+from streams_app.gateway.stores import stream_store
 from streams_app.jobs.launch import job_start_from_values
 
 
@@ -85,7 +87,7 @@ class RangeForm(forms.Form):
     )
 
 
-class SimulateDayForm(forms.Form):
+class SimulateDayForm(DomainCheckedForm):
     city = forms.CharField(required=False, widget=forms.TextInput(attrs={"placeholder": "chennai"}))
     day = forms.DateField(
         required=False,
@@ -93,15 +95,25 @@ class SimulateDayForm(forms.Form):
         help_text="86,400 readings, one a second from 00:00, with IDs of that day.",
     )
 
+    def clean_day(self) -> date | None:
+        """A day before 1970 is refused here, with the domain's words, not later in the job."""
+        day = self.cleaned_data.get("day")
+        if day is not None:
+            try:
+                simulated_day_check(day, timezone.get_current_timezone())
+            except BadInput as error:
+                raise forms.ValidationError(error.message) from None
+        return day
 
-class ExportForm(forms.Form):
+
+class ExportForm(DomainCheckedForm):
     stream = forms.CharField(required=False)
     start = forms.CharField(required=False, widget=forms.TextInput(attrs={"placeholder": "- (first)"}))
     end = forms.CharField(required=False, widget=forms.TextInput(attrs={"placeholder": "+ (last)"}))
     format = forms.ChoiceField(choices=list(FORMATS.items()), required=False)
 
 
-class TrimForm(forms.Form):
+class TrimForm(DomainCheckedForm):
     stream = forms.CharField(required=False)
     strategy = forms.ChoiceField(choices=list(STRATEGIES.items()), required=False)
     threshold = forms.CharField(
@@ -117,19 +129,28 @@ JOB_FORMS = {"simulate": SimulateDayForm, "export": ExportForm, "trim": TrimForm
 
 
 def job_forms(request, **bound: forms.Form) -> dict[str, forms.Form]:
-    """The three job forms, blank (preset with ?stream=) unless given bound ones with errors."""
+    """The three job forms, blank (preset with ?stream=, and a day that stream accepts) unless
+    given bound ones with errors."""
     stream = request.GET.get("stream", "")
+    simulate_form = bound.get("simulate")
+    if simulate_form is None:
+        simulate_form = SimulateDayForm(initial={"city": stream, "day": default_day(stream)})
     return {
-        "simulate_form": bound.get("simulate") or SimulateDayForm(initial={"city": stream, "day": default_day()}),
+        "simulate_form": simulate_form,
         "export_form": bound.get("export") or ExportForm(initial={"stream": stream, "format": "csv"}),
         "trim_form": bound.get("trim")
         or TrimForm(initial={"stream": stream, "strategy": "maxlen", "approximate": True}),
     }
 
 
-def default_day() -> date:
-    """The day "Simulate a day" offers: yesterday, in the site's time zone."""
-    return timezone.localdate() - timedelta(days=1)
+def default_day(city: str | None = None) -> date | None:
+    """The day "Simulate a day" offers for `city`: one its stream accepts (yesterday when it can,
+    else the day after its last entry), in the site's time zone; yesterday when Redis cannot say."""
+    today = timezone.localdate()
+    try:
+        return simulated_day_default(store=stream_store(), city=city, tz=timezone.get_current_timezone(), today=today)
+    except DomainError:
+        return today - timedelta(days=1)
 
 
 def job_form_submit(kind: str, data, *, user_id: int | None) -> tuple[str | None, dict[str, forms.Form]]:
@@ -141,7 +162,7 @@ def job_form_submit(kind: str, data, *, user_id: int | None) -> tuple[str | None
         return None, {kind: form}
     values = dict(form.cleaned_data)
     if kind == "simulate":
-        values["day"] = values["day"] or default_day()
+        values["day"] = values["day"] or default_day(values["city"]) or timezone.localdate() - timedelta(days=1)
     try:
         job_id = job_start_from_values(kind, values, tz=timezone.get_current_timezone(), user_id=user_id)
     except DomainError as error:

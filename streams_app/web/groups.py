@@ -36,11 +36,11 @@ from streams_app.errors import BadInput, DomainError, Forbidden, NotFound, Redis
 from streams_app.gateway.stores import group_store, heartbeat_store, stream_store
 from streams_app.team.audit import Actor, change, require
 from streams_app.team.roles import ACK, CLAIM, CREATE_GROUP, DELETE_CONSUMER, DESTROY_GROUP, REDRIVE, SETID
-from streams_app.web.forms import add_domain_error
+from streams_app.web.forms import DomainCheckedForm, add_domain_error
 from streams_app.web.links import page_url
 
 
-class GroupCreateForm(forms.Form):
+class GroupCreateForm(DomainCheckedForm):
     name = forms.CharField(
         required=False,
         label="Group name",
@@ -55,7 +55,7 @@ class GroupCreateForm(forms.Form):
     )
 
 
-class PendingFilterForm(forms.Form):
+class PendingFilterForm(DomainCheckedForm):
     consumer = forms.CharField(required=False, widget=forms.TextInput(attrs={"placeholder": "any"}))
     min_idle = forms.CharField(
         required=False,

@@ -455,3 +455,187 @@ def test_dead_letter_fields_are_the_original_fields_of_a_dead_letter(redis_clien
     assert letter.id == dead_id
     assert (letter.fields["stream"], letter.fields["id"], letter.fields["deliveries"]) == (STREAM, "1-0", "5")
     assert dead_letter_fields(letter) == {"temperature": "21", "humidity": "40"}
+
+
+# --- lag where Redis 7.0 says nil, and ENTRIESREAD ---------------------------------------------
+
+
+def xinfo_group(redis_client, group: str | bytes = GROUP) -> dict:
+    name = group.encode() if isinstance(group, str) else group
+    [row] = [row for row in redis_client.xinfo_groups(STREAM) if row["name"] == name]
+    return row
+
+
+def test_the_tutorials_flow_leaves_lag_nil_in_redis_and_we_count_it(groups, redis_client):
+    # The tutorial: `xadd chennai 1 …`, `XGROUP CREATE chennai mygroup $` (by redis-cli, no
+    # ENTRIESREAD), new entries, a consumer reads one.
+    redis_client.xadd(STREAM, {"temperature": "29", "humidity": "10"}, id="1")
+    redis_client.xgroup_create(STREAM, GROUP, id="$")
+    add(redis_client, 3, start=100)
+    read(redis_client, "alice", 1)
+    assert xinfo_group(redis_client)["lag"] is None  # what Redis 7.0 says
+
+    summary = summary_of(groups)
+
+    assert (summary.lag, summary.lag_exact, summary.lag_estimated) == (2, True, False)
+
+
+def test_groups_the_app_creates_carry_entriesread_so_redis_itself_knows_the_lag(groups, redis_client):
+    redis_client.xadd(STREAM, {"temperature": "29", "humidity": "10"}, id="1")
+    groups.create_group(STREAM, GROUP)  # at $
+    add(redis_client, 3, start=100)
+    read(redis_client, "alice", 1)
+
+    row = xinfo_group(redis_client)
+    assert (row["entries-read"], row["lag"]) == (2, 2)
+    assert summary_of(groups).lag == 2
+
+
+@pytest.mark.parametrize(
+    ("start", "lag"), [("$", 0), ("0", 6), ("0-0", 6), ("3-0", 3), ("3", 3), ("6-0", 0), ("9-0", 0)]
+)
+def test_a_group_created_at_any_start_has_the_lag_redis_reports(groups, redis_client, start, lag):
+    add(redis_client, 6)
+
+    groups.create_group(STREAM, GROUP, start_id=start)
+
+    assert xinfo_group(redis_client)["lag"] == lag
+    read(redis_client, "alice", 2)
+    assert xinfo_group(redis_client)["lag"] == max(0, lag - 2)
+
+
+def test_entriesread_counts_only_what_is_left_after_trims_and_deletions(groups, redis_client):
+    add(redis_client, 10)
+    redis_client.xtrim(STREAM, maxlen=8, approximate=False)  # 3-0 ... 10-0
+    redis_client.xdel(STREAM, "4-0")
+
+    groups.create_group(STREAM, GROUP, start_id="5-0")
+
+    assert summary_of(groups).lag == 5
+    assert read(redis_client, "alice", 10) == ["6-0", "7-0", "8-0", "9-0", "10-0"]
+    assert summary_of(groups).lag == 0
+
+
+def test_a_group_moved_with_setid_keeps_a_known_lag(groups, redis_client):
+    add(redis_client, 6)
+    groups.create_group(STREAM, GROUP)
+
+    groups.set_group_id(STREAM, GROUP, "2-0")
+
+    assert xinfo_group(redis_client)["lag"] == 4
+    groups.set_group_id(STREAM, GROUP, "$")
+    assert xinfo_group(redis_client)["lag"] == 0
+
+
+def test_after_a_deletion_past_the_last_delivered_id_the_lag_is_counted_exactly(groups, redis_client):
+    add(redis_client, 6)
+    groups.create_group(STREAM, GROUP, start_id="0")
+    read(redis_client, "alice", 2)
+    redis_client.xdel(STREAM, "5-0")
+    assert xinfo_group(redis_client)["lag"] is None
+
+    summary = summary_of(groups)
+
+    assert (summary.lag, summary.lag_exact) == (3, True)  # 3-0, 4-0, 6-0
+
+
+def test_a_lag_too_long_to_count_is_an_estimate_with_a_lower_bound(groups, redis_client, monkeypatch):
+    from streams_app.gateway import lag
+
+    add(redis_client, 5000)
+    redis_client.xgroup_create(STREAM, GROUP, id="2500-0")
+    redis_client.xdel(STREAM, "4000-0")
+    monkeypatch.setattr(lag, "COUNT_BUDGET", 1000)
+
+    summary = summary_of(groups)
+
+    # 2,499 entries follow 2500-0; a count of at most about 1,000 entries cannot get there.
+    assert summary.lag_estimated and not summary.lag_exact
+    assert summary.lag_at_least is not None and 0 < summary.lag_at_least <= 2499
+    assert summary.lag_at_least <= summary.lag
+    assert abs(summary.lag - 2499) < 50  # entries are one millisecond apart: the estimate is close
+
+
+def test_at_either_end_of_the_stream_the_lag_needs_no_count(groups, redis_client):
+    add(redis_client, 4, start=10)
+    redis_client.xgroup_create(STREAM, "before", id="5-0")  # before the first entry
+    redis_client.xgroup_create(STREAM, "after", id="20-0")  # past the last one
+    redis_client.xgroup_create("empty", "g", id="0", mkstream=True)
+
+    found = {summary.name: summary for summary in groups.groups(STREAM)}
+    assert (found["before"].lag, found["after"].lag) == (4, 0)
+    assert [summary.lag for summary in groups.groups("empty")] == [0]
+
+
+# --- names that are not UTF-8 ---------------------------------------------------------------
+
+
+def test_a_group_whose_name_is_not_utf8_is_listed_exactly_and_answers_every_call(groups, redis_client):
+    add(redis_client, 4)
+    redis_client.xgroup_create(STREAM, b"\xff", id="0")
+    redis_client.xreadgroup(b"\xff", b"\xfe", {STREAM: ">"}, count=3)
+    odd = "\udcff"
+
+    [summary] = groups.groups(STREAM)
+    assert summary.name == odd and summary.pending == 3
+
+    assert [consumer.pending for consumer in groups.consumers(STREAM, odd)] == [3]
+    assert groups.pending_summary(STREAM, odd).count == 3
+    assert [entry.id for entry in groups.pending_entries(STREAM, odd)] == ["1-0", "2-0", "3-0"]
+    assert [entry.id for entry in groups.pending_entries(STREAM, odd, consumer="\udcfe")] == ["1-0", "2-0", "3-0"]
+    assert groups.claim(STREAM, odd, consumer="bob", ids=["1-0"]) == ["1-0"]
+    assert groups.ack(STREAM, odd, ["2-0"]) == 1
+    groups.set_group_id(STREAM, odd, "0")
+    assert redis_client.xinfo_groups(STREAM)[0]["last-delivered-id"] == b"0-0"
+    assert groups.destroy_group(STREAM, odd) is True
+    assert redis_client.xinfo_groups(STREAM) == []
+
+
+def test_a_name_holding_a_lone_surrogate_is_bad_input_and_nothing_is_sent(groups, redis_client):
+    add(redis_client, 1)
+
+    for call in (
+        lambda: groups.create_group(STREAM, "\ud800"),
+        lambda: groups.consumers(STREAM, "\ud800"),
+        lambda: groups.groups("\ud800"),
+        lambda: groups.claim(STREAM, GROUP, consumer="\ud800", ids=["1-0"]),
+    ):
+        with pytest.raises(BadInput, match=r"lone surrogate"):
+            call()
+    assert redis_client.xinfo_groups(STREAM) == []
+
+
+def test_re_driving_onto_a_stream_that_has_used_the_last_id_is_a_conflict_and_moves_nothing(groups, redis_client):
+    top = "18446744073709551615-18446744073709551615"
+    redis_client.xadd(STREAM, {"n": "1"}, id=top)
+    dead = redis_client.xadd(DEAD, {"stream": STREAM, "id": "1-0", "orig:n": "1"}).decode()
+
+    with pytest.raises(Conflict, match="last possible ID"):
+        groups.redrive(DEAD, STREAM, [dead])
+
+    assert redis_client.xlen(DEAD) == 1 and redis_client.xlen(STREAM) == 1
+
+
+def test_the_live_pages_async_client_counts_the_same_lag(groups, redis_server, redis_client):
+    import asyncio
+
+    from streams_app.gateway.clients import connect_async
+    from streams_app.gateway.lag import groups_with_lag_async
+    from streams_app.gateway.types import GroupSummary, StreamSummary
+
+    redis_client.xadd(STREAM, {"temperature": "29", "humidity": "10"}, id="1")
+    redis_client.xgroup_create(STREAM, GROUP, id="$")
+    add(redis_client, 3, start=100)
+    read(redis_client, "alice", 1)
+
+    async def counted() -> list[GroupSummary]:
+        client = connect_async(redis_server.url)
+        try:
+            stream = StreamSummary.from_xinfo(STREAM, await client.xinfo_stream(STREAM))
+            rows = [GroupSummary.from_xinfo(row) for row in await client.xinfo_groups(STREAM)]
+            return await groups_with_lag_async(client, STREAM.encode(), stream, rows, budget=100)
+        finally:
+            await client.aclose()
+
+    [summary] = asyncio.run(counted())
+    assert (summary.lag, summary.lag_exact) == (2, True) == (summary_of(groups).lag, summary_of(groups).lag_exact)

@@ -101,3 +101,21 @@ def test_a_running_jobs_progress_is_saved_in_its_meta_for_the_jobs_page(redis_cl
 
     assert job_queue.job_record(job_id).meta == {"kind": "x", "done": 5}
     assert job_queue.running_job() is None
+
+
+@pytest.mark.parametrize("job_id", ["a:b", "x" * 300, "../x", "é", "a\x00b", "", "a b", "\udcff", "\ud800", "a/b"])
+def test_an_id_no_rq_job_can_have_is_not_found_never_an_error(redis_client, job_id):
+    enqueue(1)  # a job exists: "a:b" must not read back as another job ("a")
+
+    with pytest.raises(NotFound, match="no such job"):
+        job_queue.job_record(job_id)
+    assert not job_queue.is_job_id(job_id)
+
+
+def test_an_id_of_a_deleted_job_in_rqs_alphabet_is_not_found(redis_client):
+    job_id = enqueue(1)
+    assert job_queue.is_job_id(job_id)
+    Job.fetch(job_id, connection=django_rq.get_queue("default").connection).delete()
+
+    with pytest.raises(NotFound):
+        job_queue.job_record(job_id)

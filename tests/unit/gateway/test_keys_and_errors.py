@@ -84,6 +84,52 @@ def test_a_key_that_is_not_utf8_round_trips_and_is_shown_with_escapes():
     assert keys.display_name("Zürich") == "Zürich"
 
 
+def test_a_name_with_a_lone_surrogate_is_shown_escaped_and_is_bad_input_as_a_key():
+    assert keys.display_name("a\ud800b\x00") == "a\\ud800b\\x00"
+
+    with pytest.raises(BadInput, match="lone surrogate") as refused:
+        keys.key_bytes("a\ud800")
+    assert "a\\ud800" in refused.value.message
+
+
+TEMPLATE = "{stream}:dead"
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("weatherstreams:processed:mygroup", "the app's own keys"),
+        ("weatherstreams:asgi", "channel layer"),
+        ("weatherstreams:asgispecific.abc!def", "channel layer"),
+        ("rq:results:4f0c", "RQ's keys"),
+        ("rq:queue:default", "RQ's keys"),
+        ("chennai:dead", "the dead-letter stream of “chennai”"),
+        ("caf\udce9:dead", "the dead-letter stream of “caf\\xe9”"),
+        ("chennai:dead:dead", "the dead-letter stream of “chennai:dead”"),
+    ],
+)
+def test_the_apps_and_rqs_own_keys_say_why_they_are_not_user_streams(name, reason):
+    assert reason in keys.internal_reason(name, TEMPLATE)
+    assert keys.is_internal_key(name, TEMPLATE)
+
+
+@pytest.mark.parametrize(
+    "name", ["chennai", "weatherstreams", "rq", "RQ:x", "rqueue:x", ":dead", "dead", "chennai:deadline"]
+)
+def test_user_streams_are_not_internal(name):
+    assert keys.internal_reason(name, TEMPLATE) is None
+
+
+def test_dead_letter_streams_follow_the_configured_template():
+    assert keys.dead_letter_source("dlq.chennai", "dlq.{stream}") == "chennai"
+    assert keys.dead_letter_source("chennai:dead", "dlq.{stream}") is None
+    assert keys.dead_letter_source("x|chennai|chennai", "x|{stream}|{stream}") == "chennai"
+    assert keys.dead_letter_source("x|chennai|madurai", "x|{stream}|{stream}") is None
+    assert keys.dead_letter_source("anything", "{stream}") is None  # a template with no fixed part names none
+    for stream in ("chennai", "a:b", "caf\udce9"):
+        assert keys.dead_letter_source(keys.dead_letter_key(stream, TEMPLATE), TEMPLATE) == stream
+
+
 # --- translate_redis_error --------------------------------------------------------------------
 
 
@@ -112,6 +158,14 @@ def test_the_unavailable_messages_say_why():
     assert "credentials" in translate_redis_error(redis.exceptions.AuthenticationError("nope")).message
     assert "loading" in translate_redis_error(as_redis_py_raises("LOADING Redis is loading")).message
     assert "BUSY" in translate_redis_error(as_redis_py_raises("BUSY Redis is busy running a script.")).message
+
+
+def test_an_exhausted_stream_is_a_conflict():
+    error = as_redis_py_raises("ERR The stream has exhausted the last possible ID, unable to add more items")
+
+    translated = translate_redis_error(error)
+
+    assert isinstance(translated, Conflict) and "last possible ID" in translated.message
 
 
 def test_wrongtype_is_a_conflict():

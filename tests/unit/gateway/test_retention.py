@@ -1,5 +1,6 @@
-"""RetentionStore against the real redis-server: the oldest entry an exact MAXLEN trim keeps,
-the oldest pending entry of each group (groups with nothing pending left out), and trims by
+"""RetentionStore against the real redis-server: whether an exact MAXLEN trim would remove the
+entries up to an ID (counted in Redis, within a budget), the oldest pending entry of each group
+(groups with nothing pending left out, names that are not UTF-8 kept exact), and trims by
 MAXLEN or MINID, exact or approximate, that return how many entries went."""
 
 from __future__ import annotations
@@ -7,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from streams_app.errors import Conflict
-from streams_app.gateway.retention import RetentionStore
+from streams_app.gateway.retention import RemovalCheck, RetentionStore
 
 STREAM = "chennai"
 
@@ -30,31 +31,53 @@ def first_id(redis_client) -> str:
     return raw_id.decode()
 
 
-def test_first_kept_by_maxlen_is_the_oldest_of_the_newest_maxlen(retention, redis_client):
-    ids = add(redis_client, 5)
-
-    assert retention.first_kept_by_maxlen(STREAM, 2) == ids[3]
-    assert retention.first_kept_by_maxlen(STREAM, 5) == ids[0]
-    assert retention.first_kept_by_maxlen(STREAM, 50) == ids[0]
+def removes(retention, maxlen: int, position: str, **options) -> bool | None:
+    return retention.maxlen_removes(STREAM, maxlen, {"g": position}, **options)["g"].removes
 
 
-def test_first_kept_by_maxlen_is_none_when_nothing_is_kept(retention, redis_client):
-    add(redis_client, 3)
+def test_maxlen_removes_says_whether_an_id_lies_before_the_first_kept_entry(retention, redis_client):
+    add(redis_client, 10)  # 1-0 ... 10-0; MAXLEN 4 keeps 7-0 ... 10-0
 
-    assert retention.first_kept_by_maxlen(STREAM, 0) is None
-    assert retention.first_kept_by_maxlen("nowhere", 3) is None
-    redis_client.xgroup_create("empty", "readers", mkstream=True)
-    assert retention.first_kept_by_maxlen("empty", 3) is None
+    assert [removes(retention, 4, f"{n}-0") for n in range(1, 11)] == [True] * 6 + [False] * 4
+    assert removes(retention, 4, "6-5") is True  # between entries: what precedes 7-0 goes
+    assert removes(retention, 4, "0-1") is True  # before the first entry (already trimmed)
+    assert removes(retention, 10, "1-0") is False  # keeps everything
+    assert removes(retention, 50, "1-0") is False
+    assert removes(retention, 0, "10-0") is True  # keeps nothing
 
 
-def test_an_exact_maxlen_trim_keeps_from_the_entry_first_kept_by_maxlen(retention, redis_client):
-    add(redis_client, 10)
-    expected_first = retention.first_kept_by_maxlen(STREAM, 4)
+def test_maxlen_removes_agrees_with_an_exact_trim_at_every_length(retention, redis_client):
+    ids = add(redis_client, 30)
+    for maxlen in (0, 1, 2, 15, 29, 30, 31):
+        for position in ids:
+            expected = maxlen < 30 and ids.index(position) < 30 - maxlen
+            assert removes(retention, maxlen, position) is expected, (maxlen, position)
+
+
+def test_maxlen_removes_of_a_missing_stream_removes_nothing(retention, redis_client):
+    assert retention.maxlen_removes("nowhere", 3, {"g": "1-0"}) == {"g": RemovalCheck(False)}
+    assert retention.maxlen_removes(STREAM, 3, {}) == {}
+
+
+def test_maxlen_removes_counts_in_redis_and_stops_at_its_budget(retention, redis_client):
+    # Chunks of 1000: a position 5,000 entries from either end of 20,000 cannot be settled
+    # within a budget of 2,000 entries, and says so (None) instead of reading on.
+    add(redis_client, 20_000)
+
+    check = retention.maxlen_removes(STREAM, 10_000, {"g": "5000-0"}, budget=2_000)["g"]
+    assert check.removes is None and check.examined <= 4_000
+    settled = retention.maxlen_removes(STREAM, 10_000, {"g": "5000-0"})["g"]
+    assert settled.removes is True and settled.examined <= 12_000
+
+
+def test_an_exact_maxlen_trim_keeps_what_maxlen_removes_says_it_keeps(retention, redis_client):
+    ids = add(redis_client, 10)
+    kept = [entry_id for entry_id in ids if not removes(retention, 4, entry_id)]
 
     assert retention.trim(STREAM, maxlen=4, approximate=False) == 6
 
     assert redis_client.xlen(STREAM) == 4
-    assert first_id(redis_client) == expected_first == "7-0"
+    assert first_id(redis_client) == kept[0] == "7-0"
 
 
 def test_an_exact_minid_trim_removes_the_entries_below_the_id(retention, redis_client):
@@ -110,3 +133,12 @@ def test_oldest_pending_of_a_stream_without_groups_is_empty(retention, redis_cli
     add(redis_client, 2)
 
     assert retention.oldest_pending(STREAM) == {}
+
+
+def test_oldest_pending_of_a_group_whose_name_is_not_utf8_can_be_asked_back(retention, redis_client):
+    add(redis_client, 3)
+    redis_client.xgroup_create(STREAM, b"\xff", id="0")
+    redis_client.xreadgroup(b"\xff", "alice", {STREAM: ">"}, count=2)
+
+    assert retention.oldest_pending(STREAM) == {"\udcff": "1-0"}
+    assert retention.maxlen_removes(STREAM, 1, {"\udcff": "1-0"})["\udcff"].removes is True

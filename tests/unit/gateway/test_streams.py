@@ -381,3 +381,72 @@ def test_server_memory_reports_the_servers_version_and_memory(streams, redis_ser
     assert memory.redis_version == redis_server.version
     assert memory.used_memory_human and memory.used_memory_peak_human
     assert memory.used_memory_dataset >= 0 and memory.maxmemory >= 0
+
+
+# --- the top of the ID space, filtered SCAN pages, dead-letter counts ---------------------------
+
+TOP_ID = f"{MAX_PART}-{MAX_PART}"
+
+
+def test_after_the_largest_id_a_new_entry_is_a_conflict_saying_the_stream_is_exhausted(streams, redis_client):
+    assert streams.add_entry(CITY, [("n", "1")], entry_id=TOP_ID) == TOP_ID
+
+    with pytest.raises(Conflict, match="used the last possible ID") as refused:
+        streams.add_entry(CITY, [("n", "2")])
+    assert refused.value.field == "id" and "chennai" in refused.value.message
+    with pytest.raises(Conflict, match="used the last possible ID"):
+        list(streams.add_entries(CITY, [batch(None, ["1", "2"])]))
+    with pytest.raises(Conflict, match="used the last possible ID"):  # Redis says so before "not greater"
+        streams.add_entry(CITY, [("n", "3")], entry_id="5-0")
+
+    assert ids_in(redis_client) == [TOP_ID]
+    streams.add_entry("other", [("n", "1")])  # the client is still usable
+
+
+def test_scan_stream_keys_counts_only_the_keys_it_keeps_and_still_moves_on(streams, redis_client):
+    pipe = redis_client.pipeline()
+    for n in range(60):
+        pipe.xadd(f"rq:results:{n:02d}", {"n": "1"})
+    for n in range(6):
+        pipe.xadd(f"city-{n}", {"n": "1"})
+    pipe.execute()
+
+    found, cursor, pages = [], 0, 0
+    while True:
+        page = streams.scan_stream_keys(
+            cursor=cursor, want=4, scan_count=5, max_calls=2, keep=lambda name: name.startswith("city-")
+        )
+        pages += 1
+        assert all(name.startswith("city-") for name in page.names)
+        found.extend(page.names)
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+        assert pages < 200  # each page spends at most two SCAN calls, so the walk ends
+
+    assert set(found) == {f"city-{n}" for n in range(6)}
+    assert pages > 2  # pages with fewer (or no) kept keys, the cursor moving on regardless
+
+
+def test_summaries_carry_the_length_of_the_dead_letter_stream_asked_for(streams, redis_client):
+    streams.add_entry("a", [("n", "1")])
+    streams.add_entry("b", [("n", "1")])
+    for n in range(3):
+        redis_client.xadd("a:dead", {"n": str(n)})
+    redis_client.set("b:dead", "not a stream")
+
+    found = streams.summaries(["a", "b", "c"], dead_letter_keys={"a": "a:dead", "b": "b:dead"})
+
+    assert [(summary.name, summary.dead_letters) for summary in found] == [("a", 3), ("b", None)]
+    assert [summary.dead_letters for summary in streams.summaries(["a"])] == [None]
+
+
+def test_summaries_read_the_counters_redis_7_keeps(streams, redis_client):
+    for n in range(1, 4):
+        redis_client.xadd(CITY, {"n": str(n)}, id=f"{n}-0")
+    redis_client.xdel(CITY, "2-0")
+
+    [summary] = streams.summaries([CITY])
+
+    assert (summary.entries_added, summary.max_deleted_entry_id, summary.length) == (3, "2-0", 2)
+    assert summary.internal_reason is None and not summary.internal
