@@ -69,13 +69,25 @@ def store(redis_client):
     return stream_store()
 
 
+def role_group(role: str):
+    """The Django group of `role`, with its permissions (as the roles migration makes it)."""
+    from django.contrib.auth.models import Group, Permission
+
+    from streams_app.team.roles import ROLES
+
+    group, created = Group.objects.get_or_create(name=role)
+    if created:
+        codenames = [action.codename for action in ROLES[role]]
+        group.permissions.set(Permission.objects.filter(content_type__app_label="streams_app", codename__in=codenames))
+    return group
+
+
 def member_of(role: str | None, django_user_model, username: str):
     """A user in the Django group of `role` (None: in no group, i.e. a viewer)."""
-    from django.contrib.auth.models import Group
-
     member = django_user_model.objects.create_user(username=username, password="a-long-test-password")
     if role is not None:
-        member.groups.add(Group.objects.get(name=role))
+        # get_or_create: a transactional test before this one may have emptied the tables the migration filled
+        member.groups.add(role_group(role))
     return member
 
 

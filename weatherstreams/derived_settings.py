@@ -4,6 +4,12 @@ from typing import Any
 
 from streams_app.gateway.keys import CHANNEL_LAYER_PREFIX
 
+# channels_redis waits for a socket's next message with BZPOPMIN for RedisChannelLayer.brpop_timeout
+# (5 s); redis-py's default socket timeout is also 5 s, so an idle socket's wait timed out and
+# closed it with 1011. The socket timeout must outlast that wait, with room for a slow Redis.
+CHANNEL_LAYER_SOCKET_TIMEOUT_SECONDS = 15
+CHANNEL_LAYER_CONNECT_TIMEOUT_SECONDS = 5
+
 
 def redis_dependent_settings(redis_url: str) -> dict[str, Any]:
     """REDIS_URL and the channel layer and job queues that share it."""
@@ -12,7 +18,18 @@ def redis_dependent_settings(redis_url: str) -> dict[str, Any]:
         "CHANNEL_LAYERS": {
             "default": {
                 "BACKEND": "channels_redis.core.RedisChannelLayer",
-                "CONFIG": {"hosts": [redis_url], "prefix": CHANNEL_LAYER_PREFIX},
+                "CONFIG": {
+                    # A dict host: channels_redis passes every key but "address" to redis-py's
+                    # ConnectionPool.from_url.
+                    "hosts": [
+                        {
+                            "address": redis_url,
+                            "socket_timeout": CHANNEL_LAYER_SOCKET_TIMEOUT_SECONDS,
+                            "socket_connect_timeout": CHANNEL_LAYER_CONNECT_TIMEOUT_SECONDS,
+                        }
+                    ],
+                    "prefix": CHANNEL_LAYER_PREFIX,
+                },
             }
         },
         "RQ_QUEUES": {

@@ -1,73 +1,71 @@
-"""Channels WebSocket consumers for the live pages: check the user, parse the route,
-subscribe to a shared feed (feeds.py), send a snapshot read from Redis, then relay the
-feed's messages (messages.py)."""
+"""Channels WebSocket consumers for the live pages: check the user and the address, subscribe
+to a shared feed (feeds.py), send a snapshot read from Redis, then relay the feed's messages
+(messages.py). Refusals, frames, the per-user cap and failures are sockets.py's."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
+import re
 
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.layers import get_channel_layer
 
 from streams_app.conf import app_settings
 from streams_app.domain.ids import StreamId
 from streams_app.domain.names import name_from_token
-from streams_app.errors import DomainError, RedisUnavailable
-from streams_app.jobs.progress import job_group, job_status
+from streams_app.errors import DomainError, NotFound, RedisUnavailable
+from streams_app.gateway.stores import stream_store
+from streams_app.jobs.progress import JobStatus, job_group, job_status
 from streams_app.live import feeds
 from streams_app.live.feeds import FeedSpec, Subscription
-from streams_app.live.messages import Message, Outgoing, group_snapshot, redis_unavailable, tail_snapshot
+from streams_app.live.messages import (
+    CLOSE_FORBIDDEN,
+    CLOSE_NOT_FOUND,
+    Message,
+    Outgoing,
+    error_message,
+    group_snapshot,
+    no_live_feed,
+    not_a_job_address,
+    not_your_job,
+    redis_unavailable,
+    tail_snapshot,
+)
 from streams_app.live.registry import registry
+from streams_app.live.sockets import LiveSocket, Refused
 
-logger = logging.getLogger("streams_app.live")
-
-# Close codes the page understands: it stops reconnecting on these.
-CLOSE_UNAUTHENTICATED = 4401
-CLOSE_BAD_ADDRESS = 4404
-
-
-def signed_in(scope: dict) -> bool:
-    """Whether the socket's user (set by AuthMiddlewareStack) is logged in and active."""
-    user = scope.get("user")
-    return user is not None and user.is_authenticated and user.is_active
+# RQ's own alphabet for job IDs (rq.job.JOB_ID_PATTERN); RQ makes 36-character UUIDs, and 64 keeps
+# the job's channel-layer group ("job.<id>") inside Channels' 100 characters.
+JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
-class LiveConsumer(AsyncJsonWebsocketConsumer):
+class LiveConsumer(LiveSocket):
     """Subscribe to a feed, send a snapshot, relay; resynchronise when told to."""
 
     # Feeds fan out inside this process; these consumers need no channel-layer inbox.
     channel_layer_alias = None
 
     subscription: Subscription | None = None
-    pump: asyncio.Task | None = None
 
     async def connect(self) -> None:
-        if not signed_in(self.scope):
-            await self.close(code=CLOSE_UNAUTHENTICATED)
-            return
-        try:
-            self.parse_route()
-        except DomainError:
-            await self.close(code=CLOSE_BAD_ADDRESS)
-            return
+        self.require_signed_in()
+        self.parse_route()
+        await self.check_target()
+        self.count_socket()
         await self.accept()
         self.subscription = await registry().subscribe(self.feed())
         await self.send_snapshot()
-        self.pump = asyncio.get_running_loop().create_task(self.relay())
+        self.run_in_background(self.relay)
 
-    async def disconnect(self, code: int) -> None:
-        if self.pump is not None:
-            self.pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self.pump
+    async def leave(self) -> None:
         if self.subscription is not None:
             self.subscription.close()
+            self.subscription = None
 
     async def relay(self) -> None:
-        assert self.subscription is not None
-        while True:
+        while self.subscription is not None:
             message = await self.subscription.get()
             if message.type == "resync":
                 await self.send_snapshot()
@@ -84,12 +82,15 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         except RedisUnavailable as error:
             await self.send_json(redis_unavailable(error.message))
 
-    async def receive_json(self, content: object, **kwargs) -> None:
-        if isinstance(content, dict) and content.get("action") == "resync":
-            await self.send_snapshot()
+    async def receive_json(self, content: dict, **kwargs) -> None:
+        await self.send_snapshot()  # the one action: resync
 
     # Subclasses say what they watch.
-    def parse_route(self) -> None: ...
+    def parse_route(self) -> None:
+        """Read what the socket watches from its path (a DomainError refuses it)."""
+
+    async def check_target(self) -> None:
+        """Refuse (with a DomainError) a socket on something the HTTP page would refuse."""
 
     def feed(self) -> FeedSpec:
         raise NotImplementedError
@@ -104,9 +105,16 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
 class StreamTailConsumer(LiveConsumer):
     """New entries of one stream, oldest first: the newest ones on (re)connect, then each one once."""
 
+    last_sent: StreamId | None = None
+
     def parse_route(self) -> None:
         self.stream = name_from_token(self.scope["url_route"]["kwargs"]["token"])
-        self.last_sent: StreamId | None = None
+        self.last_sent = None
+
+    async def check_target(self) -> None:
+        # Redis away: cannot tell yet; the feed says so, and resynchronises the page when it is back.
+        with contextlib.suppress(RedisUnavailable):
+            await sync_to_async(stream_store().require_stream, thread_sensitive=False)(self.stream)
 
     def feed(self) -> FeedSpec:
         return feeds.tail_feed(self.stream)
@@ -164,41 +172,89 @@ class DashboardConsumer(LiveConsumer):
         return latest
 
 
-class JobConsumer(AsyncJsonWebsocketConsumer):
-    """A background job's progress: pushed by the job over the channel layer; read from the
-    job itself on connect and every few seconds, since the layer may drop messages."""
+def job_id_from_route(raw: str) -> str:
+    """The job ID in a socket's path; refused (4404) unless RQ could have made it."""
+    if not JOB_ID.fullmatch(raw):
+        raise Refused(CLOSE_NOT_FOUND, not_a_job_address(raw))
+    return raw
+
+
+def may_follow(user, status: JobStatus) -> bool:
+    """Whether `user` may follow the job: it is theirs, or they are staff."""
+    return user.is_staff or user.is_superuser or (status.user_id is not None and status.user_id == user.pk)
+
+
+class JobConsumer(LiveSocket):
+    """A background job's progress, for its owner or staff: pushed by the job over the channel
+    layer; read from the job itself on connect and every few seconds, since the layer may drop messages."""
 
     RESYNC_SECONDS = 3.0
+    # No inbox from Channels: it would be read (a blocking BZPOPMIN) before the socket is checked, and
+    # a refused socket's consumer then outlived it by that read. The inbox opens once accepted.
+    channel_layer_alias = None
+
+    group_name: str | None = None
 
     async def connect(self) -> None:
-        if not signed_in(self.scope):
-            await self.close(code=CLOSE_UNAUTHENTICATED)
-            return
-        self.job_id = self.scope["url_route"]["kwargs"]["job_id"]
-        self.group_name = job_group(self.job_id)
-        await self.channel_layer.group_add(self.group_name, self.channel_name)
+        self.require_signed_in()
+        self.job_id = job_id_from_route(self.scope["url_route"]["kwargs"]["job_id"])
+        status = await self.read_status()  # NotFound refuses (4404); Redis away: 1013, the page retries
+        if not may_follow(self.scope["user"], status):
+            raise Refused(CLOSE_FORBIDDEN, not_your_job())
+        self.count_socket()
+        self.layer = get_channel_layer()
+        self.inbox = await self.layer.new_channel()
+        self.group_name = job_group(self.job_id)  # valid: JOB_ID's alphabet and length
+        await self.layer.group_add(self.group_name, self.inbox)
         await self.accept()
-        self.resync_task = asyncio.get_running_loop().create_task(self._resync_loop())
+        await self.send_json(status.as_message())
+        self.run_in_background(self.relay_pushed)
+        if not status.finished:
+            self.run_in_background(self.follow)
 
-    async def disconnect(self, code: int) -> None:
-        task = getattr(self, "resync_task", None)
-        if task is not None:
-            task.cancel()
-        if hasattr(self, "group_name"):
-            with contextlib.suppress(Exception):
-                await self.channel_layer.group_discard(self.group_name, self.channel_name)
+    async def leave(self) -> None:
+        if self.group_name is not None:
+            group, self.group_name = self.group_name, None
+            await self.layer.group_discard(group, self.inbox)
 
-    async def _resync_loop(self) -> None:
+    async def read_status(self) -> JobStatus:
+        return await database_sync_to_async(job_status)(self.job_id)
+
+    async def relay_pushed(self) -> None:
+        """Send the page each progress message the job pushes over the channel layer."""
         while True:
+            event = await self.layer.receive(self.inbox)
+            if event.get("type") == "job.progress":
+                await self.send_json(event["status"])
+
+    async def follow(self) -> None:
+        """Re-read the job every RESYNC_SECONDS until it ends (refused with 4404 once RQ drops it)."""
+        while True:
+            await asyncio.sleep(self.RESYNC_SECONDS)
             try:
-                status = await database_sync_to_async(job_status)(self.job_id)
+                status = await self.read_status()
+            except NotFound as error:
+                raise Refused(CLOSE_NOT_FOUND, error_message(error.message)) from None
             except DomainError as error:
                 await self.send_json(redis_unavailable(error.message))
-            else:
-                await self.send_json(status.as_message())
-                if status.finished:
-                    return
-            await asyncio.sleep(self.RESYNC_SECONDS)
+                continue
+            await self.send_json(status.as_message())
+            if status.finished:
+                return
 
-    async def job_progress(self, event: dict) -> None:
-        await self.send_json(event["status"])
+    async def receive_json(self, content: dict, **kwargs) -> None:
+        try:
+            status = await self.read_status()
+        except DomainError as error:
+            await self.send_json(redis_unavailable(error.message))
+        else:
+            await self.send_json(status.as_message())
+
+
+class UnknownAddressConsumer(LiveSocket):
+    """Any other path under the WebSocket routes: refused (4404) with a message, never a routing traceback."""
+
+    channel_layer_alias = None
+
+    async def connect(self) -> None:
+        raise Refused(CLOSE_NOT_FOUND, no_live_feed(self.scope.get("path", "")))

@@ -3,17 +3,20 @@ built by plain functions from what the live reader returned (no Redis in here).
 
 The page's script (static/streams_app/live.js) reads these by their `type`: "snapshot" and
 "entries" (a tail), "group_snapshot", "group" and "processed" (a group page), "dashboard",
-"status" (Redis is away) and "resync" (reload the picture from Redis).
+"status" (Redis is away), "resync" (reload the picture from Redis) and "error" (what was
+wrong: a refused socket, sent just before its close code, or a frame the server cannot use).
 """
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from streams_app.domain.ids import StreamId
 from streams_app.domain.names import display_name, url_token
+from streams_app.errors import BadInput, Conflict, DomainError, NotFound
 from streams_app.gateway.heartbeats import WorkerHeartbeat
 from streams_app.gateway.live_io import GroupSnapshot, StreamCounts, processed_entries
 from streams_app.gateway.types import Entry
@@ -67,6 +70,84 @@ def redis_unavailable(reason: str) -> Message:
     return {"type": "status", "redis": "unavailable", "message": reason}
 
 
+# --- refusals and errors ----------------------------------------------------------------
+
+# Close codes a page is closed with, each just after an error message saying why. The 44xx
+# codes mirror the HTTP status a page would get; live.js stops reconnecting on them.
+CLOSE_UNAUTHENTICATED = 4401  # not logged in (or no longer)
+CLOSE_FORBIDDEN = 4403  # a job that is someone else's
+CLOSE_NOT_FOUND = 4404  # no such stream, job or live address
+CLOSE_NOT_A_STREAM = 4409  # the key holds something else
+CLOSE_TOO_MANY_SOCKETS = 4429  # the user's live sockets in this process are at the cap
+# Standard codes: the page reconnects after these.
+CLOSE_SERVER_ERROR = 1011  # the consumer failed; it has let go of its feed
+CLOSE_TRY_AGAIN_LATER = 1013  # Redis is away and the socket cannot be checked yet
+REFUSAL_CODES = frozenset(
+    {CLOSE_UNAUTHENTICATED, CLOSE_FORBIDDEN, CLOSE_NOT_FOUND, CLOSE_NOT_A_STREAM, CLOSE_TOO_MANY_SOCKETS}
+)
+
+
+def error_message(reason: str) -> Message:
+    """Tells a page what went wrong: why its socket is being closed, or what was wrong with a frame it sent."""
+    return {"type": "error", "message": reason}
+
+
+def close_code_for(error: DomainError) -> int:
+    """The close code of a socket refused for `error`, as the HTTP page would answer it (a bad address is a 404)."""
+    if isinstance(error, Conflict):
+        return CLOSE_NOT_A_STREAM
+    if isinstance(error, NotFound | BadInput):
+        return CLOSE_NOT_FOUND
+    return CLOSE_TRY_AGAIN_LATER
+
+
+def not_signed_in() -> Message:
+    return error_message("You are not logged in (any more): log in again to see live data.")
+
+
+def too_many_sockets(limit: int) -> Message:
+    return error_message(
+        f"Too many live pages open: at most {limit} at once per user. Close some, then reload this page."
+    )
+
+
+def not_your_job() -> Message:
+    return error_message("This job was started by someone else: only they and staff can follow it.")
+
+
+def not_a_job_address(job_id: str) -> Message:
+    return error_message(f"“{display_name(job_id)[:100]}” is not a job ID.")
+
+
+def no_live_feed(path: str) -> Message:
+    return error_message(f"There is no live feed at {display_name(path)[:200]}.")
+
+
+def server_failed() -> Message:
+    return error_message("The live feed failed on the server; reconnecting.")
+
+
+def binary_frame_refused() -> Message:
+    return error_message('Binary frames are not understood: send JSON text, such as {"action": "resync"}.')
+
+
+def frame_too_long(length: int, limit: int) -> Message:
+    return error_message(f"A frame of {length:,} characters is too long: at most {limit:,}.")
+
+
+def frame_not_json(detail: str) -> Message:
+    return error_message(f"The frame is not JSON ({detail}).")
+
+
+def frame_too_deep() -> Message:
+    return error_message("The frame's JSON is nested too deeply.")
+
+
+def unknown_request(actions: list[str]) -> Message:
+    understood = ", ".join(f'{{"action": "{action}"}}' for action in actions) or "nothing"
+    return error_message(f"Unknown request: this socket understands {understood}.")
+
+
 # --- a stream's tail --------------------------------------------------------------------
 
 
@@ -96,14 +177,30 @@ def processed_message(reports: list[Entry], *, stream: str | None) -> Message:
         for item in processed_entries(report):
             if stream is None or item.get("stream") == stream:
                 entries.append({**item, "consumer": consumer, "reported": report.id})
-        processed += int(report.fields.get("processed", "0") or 0)
-        failed += int(report.fields.get("failed", "0") or 0)
+        processed += _count(report.fields.get("processed"))
+        failed += _count(report.fields.get("failed"))
     return {
         "type": "processed",
         "entries": entries[-PROCESSED_ENTRIES_PER_MESSAGE:],
         "processed": processed,
         "failed": failed,
     }
+
+
+def _count(raw: str | None) -> int:
+    """A count another program may have written: junk, negative or absurd reads as 0."""
+    try:
+        value = int(raw or 0)
+    except ValueError:
+        return 0
+    return value if 0 <= value < 2**53 else 0  # 2**53: the largest count a page's JavaScript holds exactly
+
+
+def _seconds_ago(moment: float, now: float) -> float | None:
+    """Seconds from `moment` to `now`, never negative; None when a heartbeat's time is not a time
+    (an index score of -inf, say), since JSON has no infinity and the page would drop the message."""
+    ago = now - moment
+    return round(max(0.0, ago), 1) if math.isfinite(ago) else None
 
 
 def group_counts(snapshot: GroupSnapshot | None, workers: list[WorkerHeartbeat], *, now: float) -> Message:
@@ -129,7 +226,7 @@ def group_counts(snapshot: GroupSnapshot | None, workers: list[WorkerHeartbeat],
                 "processed": worker.processed,
                 "failed": worker.failed,
                 "rate": worker.rate,
-                "seen_seconds_ago": round(max(0.0, now - worker.last_seen), 1),
+                "seen_seconds_ago": _seconds_ago(worker.last_seen, now),
             }
             for worker in workers
         ],
@@ -201,7 +298,7 @@ def dashboard_message(
                 "rate": worker.rate,
                 "processed": worker.processed,
                 "host": worker.host,
-                "seen_seconds_ago": round(max(0.0, now - worker.last_seen), 1),
+                "seen_seconds_ago": _seconds_ago(worker.last_seen, now),
             }
             for worker in workers
             if worker.alive or now - worker.last_seen < GONE_WORKER_SHOWN_SECONDS

@@ -1,10 +1,13 @@
 """The feeds of this process: started on a page's first subscription, shared by every tab
-that watches the same thing, stopped a while after the last one leaves."""
+that watches the same thing, stopped a while after the last one leaves; and how many live
+sockets each user holds open in this process."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import Counter
+from collections.abc import Hashable
 
 from streams_app.gateway.clients import live_client
 from streams_app.gateway.live_io import LiveReader
@@ -17,6 +20,11 @@ READY_TIMEOUT_SECONDS = 5.0
 REAP_EVERY_SECONDS = 1.0
 # How long closing waits for the feeds' tasks to end (a cancelled read ends at once).
 CLOSE_WAIT_SECONDS = 1.0
+# Live sockets (tails, group pages, dashboards, job pages together) one user may hold open in one
+# server process. Fifty tabs is more than a person watches, while distinct tails cost a blocking
+# Redis connection each, so a script opening thousands is stopped here.
+# To move into streams_app/conf.py as a WEATHERSTREAMS_* setting.
+MAX_SOCKETS_PER_USER = 50
 
 
 class FeedRegistry:
@@ -26,6 +34,20 @@ class FeedRegistry:
         self.feeds: dict[FeedKey, Feed] = {}
         self.reader: LiveReader | None = None
         self._reaper: asyncio.Task | None = None
+        self.sockets_by_user: Counter[Hashable] = Counter()
+
+    def take_socket(self, user: Hashable) -> bool:
+        """Count one more open socket of `user`; False (and nothing counted) when they are at the cap."""
+        if self.sockets_by_user[user] >= MAX_SOCKETS_PER_USER:
+            return False
+        self.sockets_by_user[user] += 1
+        return True
+
+    def give_back_socket(self, user: Hashable) -> None:
+        """Count one socket of `user` fewer (one `take_socket` let in)."""
+        self.sockets_by_user[user] -= 1
+        if self.sockets_by_user[user] <= 0:
+            del self.sockets_by_user[user]
 
     def _reader(self) -> LiveReader:
         if self.reader is None:

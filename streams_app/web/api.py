@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from streams_app.conf import app_settings
 from streams_app.domain.browsing import entries_page, parse_count, parse_range_request
-from streams_app.domain.catalog import parse_scan_cursor, streams_page
+from streams_app.domain.catalog import parse_include_internal, parse_scan_cursor, streams_page
 from streams_app.domain.names import display_name, name_from_token, url_token
 from streams_app.domain.readings import reading_add, reading_values
 from streams_app.gateway import Entry, StreamSummary
@@ -33,6 +33,8 @@ def stream_json(request: HttpRequest, summary: StreamSummary) -> dict:
         "last_id": summary.last_id,
         "groups": summary.groups,
         "memory_bytes": summary.memory_bytes,
+        "dead_letters": summary.dead_letters,
+        "internal": summary.internal_reason,
         "url": request.build_absolute_uri(reverse("api_entries", args=[token])),
     }
 
@@ -47,6 +49,7 @@ def streams(request: HttpRequest) -> JsonResponse:
         store=stream_store(),
         cursor=parse_scan_cursor(request.GET.get("cursor")),
         per_page=app_settings().streams_per_page,
+        include_internal=parse_include_internal(request.GET.get("internal")),
     )
     return JsonResponse(
         {

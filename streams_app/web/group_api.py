@@ -30,7 +30,7 @@ from streams_app.domain.groups import (
     pending_page,
     workers_overview,
 )
-from streams_app.domain.names import display_name, name_from_token
+from streams_app.domain.names import display_name, name_from_token, url_token
 from streams_app.gateway.groups import PendingEntry
 from streams_app.gateway.heartbeats import WorkerHeartbeat
 from streams_app.gateway.stores import group_store, heartbeat_store, stream_store
@@ -44,11 +44,14 @@ from streams_app.web.links import page_url
 
 def group_json(info: GroupSummary) -> dict:
     return {
-        "name": info.name,
+        "name": display_name(info.name),
+        "token": url_token(info.name),
         "consumers": info.consumers,
         "pending": info.pending,
         "last_delivered_id": info.last_delivered_id,
         "lag": info.lag,
+        "lag_exact": info.lag_exact,
+        "lag_at_least": info.lag_at_least,
     }
 
 

@@ -12,10 +12,10 @@ from django.views.decorators.http import require_http_methods
 
 from streams_app.conf import app_settings
 from streams_app.domain.browsing import entries_page, parse_range_request
-from streams_app.domain.catalog import parse_scan_cursor, streams_page
+from streams_app.domain.catalog import parse_include_internal, parse_scan_cursor, streams_page
 from streams_app.domain.charts import readings_chart
 from streams_app.domain.ids import parse_stream_id
-from streams_app.domain.names import display_name, name_from_token, url_token
+from streams_app.domain.names import display_name, key_internal_reason, name_from_token, url_token
 from streams_app.domain.statistics import minute_statistics
 from streams_app.errors import BadInput, DomainError, NotFound
 from streams_app.gateway.stores import stats_store, stream_store
@@ -29,12 +29,17 @@ from streams_app.web.links import page_url, range_url
 def stream_list(request: HttpRequest) -> HttpResponse:
     store = stream_store()
     cursor = parse_scan_cursor(request.GET.get("cursor"))
-    page = streams_page(store=store, cursor=cursor, per_page=app_settings().streams_per_page)
+    include_internal = parse_include_internal(request.GET.get("internal"))
+    page = streams_page(
+        store=store, cursor=cursor, per_page=app_settings().streams_per_page, include_internal=include_internal
+    )
     return render(
         request,
         "streams_app/stream_list.html",
         {
             "page": page,
+            "include_internal": include_internal,
+            "internal_switch_url": page_url(request, {"internal": None if include_internal else "1", "cursor": None}),
             "memory": store.server_memory(),
             "next_url": page_url(request, {"cursor": page.next_cursor}) if page.next_cursor else None,
             "first_url": page_url(request, {"cursor": None}) if cursor else None,
@@ -129,4 +134,5 @@ def known_cities(store) -> list[str]:
         found = store.scan_stream_keys(want=100, max_calls=2).names
     except DomainError:
         found = []
-    return sorted(set(app_settings().cities) | {name for name in found if name.isprintable()})
+    names = {name for name in found if name.isprintable() and key_internal_reason(name) is None}
+    return sorted(set(app_settings().cities) | names)

@@ -134,9 +134,18 @@ def test_api_groups_lists_groups_as_xinfo_reports_them(api, redis_client, pendin
     response = api.get(api_url(STREAM, "groups"))
     assert response.status_code == 200
     groups = {group["name"]: group for group in response.json()["groups"]}
+    for group in groups.values():
+        assert (group.pop("lag_exact"), group.pop("lag_at_least")) == (True, None)
     assert groups == {
-        "g": {"name": "g", "consumers": 2, "pending": 5, "last_delivered_id": "1004-0", "lag": 1},
-        "late": {"name": "late", "consumers": 0, "pending": 0, "last_delivered_id": "1005-0", "lag": 0},
+        "g": {"name": "g", "token": "g", "consumers": 2, "pending": 5, "last_delivered_id": "1004-0", "lag": 1},
+        "late": {
+            "name": "late",
+            "token": "late",
+            "consumers": 0,
+            "pending": 0,
+            "last_delivered_id": "1005-0",
+            "lag": 0,
+        },
     }
 
 
@@ -160,10 +169,13 @@ def test_api_create_group(api, redis_client):
     assert response.status_code == 201
     assert response.json() == {
         "name": "g",
+        "token": "g",
         "consumers": 0,
         "pending": 0,
         "last_delivered_id": "0-0",
         "lag": 3,
+        "lag_exact": True,
+        "lag_at_least": None,
         "start": "0-0",
     }
     assert read(redis_client, "c", 10) == ids

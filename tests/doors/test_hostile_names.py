@@ -104,9 +104,7 @@ def test_addresses_of_keys_that_do_not_exist_are_404_or_400_never_500(api, web, 
 # --- the pages: forms carry NUL and control characters --------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "name", ["a\x00b", "bell\x07", "new\nline", "tab\there"], ids=repr
-)
+@pytest.mark.parametrize("name", ["a\x00b", "bell\x07", "new\nline", "tab\there"], ids=repr)
 def test_a_group_name_with_control_characters_is_a_form_error(web, chennai, redis_client, name):
     response = post(web, "/streams/chennai/groups/", {"name": name, "start": "$"})
 

@@ -3,10 +3,16 @@ the real channel layer, while other programs (redis-py, workers, the job worker)
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Callable
+from urllib.parse import quote
 
 import pytest
 
+from streams_app.jobs.progress import job_start
+from tests.support.live_server import USERNAME
+from tests.support.redis_server import free_port
 from tests.support.workers import WorkerProcess, pending_count
 
 pytestmark = pytest.mark.browser
@@ -167,8 +173,11 @@ def test_an_anonymous_browser_gets_no_live_data(anonymous_page, redis_client, li
         })""",
         live_app.url.replace("http", "ws") + "/ws/streams/chennai/tail/",
     )
-    assert outcome["messages"] == []
-    assert outcome["code"] != "still open"
+    # Told to log in, then closed: no live data.
+    assert [json.loads(message) for message in outcome["messages"]] == [
+        {"type": "error", "message": "You are not logged in (any more): log in again to see live data."}
+    ]
+    assert outcome["code"] == 4401
 
 
 def test_dashboard_lists_streams_groups_and_workers_live(page, redis_client):
@@ -178,3 +187,115 @@ def test_dashboard_lists_streams_groups_and_workers_live(page, redis_client):
     redis_client.xgroup_create("coimbatore", "mygroup", id="0")
     page.wait_for_selector("[data-streams] td:text-is('coimbatore'), [data-streams] a:text-is('coimbatore')")
     page.wait_for_selector("[data-groups] a:text-is('mygroup')")
+
+
+def test_live_tail_rows_link_to_their_own_entry(page, redis_client):
+    redis_client.xadd("chennai", {"temperature": "26", "humidity": "10"})
+    page.goto("/streams/chennai/live/")
+    wait_live(page)
+    added = redis_client.xadd("chennai", {"temperature": "31", "humidity": "12"}).decode()
+
+    link = page.locator(f"tr[data-id='{added}'] a")
+    assert link.get_attribute("href") == f"/streams/chennai/entries/{added}/"
+    link.click()
+    page.wait_for_url(f"**/streams/chennai/entries/{added}/")
+    assert added in page.inner_text("main")
+    assert "31" in page.inner_text("dl.entry-fields")
+
+
+@pytest.mark.parametrize("name", ["rain?today", "bay#2", "a?b#c%d"])
+def test_the_live_page_of_a_stream_whose_name_holds_url_characters_connects(page, redis_client, name):
+    first = redis_client.xadd(name, {"temperature": "26", "humidity": "10"}).decode()
+    page.goto(f"/streams/{quote(name, safe='')}/live/")
+    assert name in page.inner_text("h1")
+    wait_live(page)
+    page.wait_for_selector(f"tr[data-id='{first}']")
+
+    added = redis_client.xadd(name, {"temperature": "27", "humidity": "11"}).decode()
+    page.wait_for_selector(f"tr[data-id='{added}']")
+    page.click(f"tr[data-id='{added}'] a")
+    page.wait_for_url(f"**/entries/{added}/")
+    assert "27" in page.inner_text("dl.entry-fields")
+
+
+# Runs before the page's own script: its WebSockets go to `target` instead (the page cannot tell),
+# counted in window.socketAttempts.
+REDIRECT_SOCKETS = """target => {
+    const Real = window.WebSocket;
+    window.socketAttempts = 0;
+    function Redirected(url, protocols) {
+        window.socketAttempts += 1;
+        const to = target.startsWith("ws") ? target : url.replace(/^(wss?:\\/\\/[^/]+).*$/, "$1" + target);
+        return new Real(to, protocols);
+    }
+    Redirected.prototype = Real.prototype;
+    for (const name of ["CONNECTING", "OPEN", "CLOSING", "CLOSED"]) Redirected[name] = Real[name];
+    window.WebSocket = Redirected;
+}"""
+
+
+def point_sockets_at(page, target: str) -> Callable[[], int]:
+    """Send the page's WebSockets to `target` (a path on the same server, or a ws:// URL); returns
+    how to ask how many sockets the page has opened so far."""
+    page.add_init_script(f"({REDIRECT_SOCKETS})({json.dumps(target)})")
+    return lambda: page.evaluate("window.socketAttempts")
+
+
+def test_a_page_whose_socket_cannot_connect_says_it_is_not_connected_and_keeps_trying(page, redis_client):
+    redis_client.xadd("chennai", {"temperature": "26", "humidity": "10"})
+    attempts = point_sockets_at(page, f"ws://127.0.0.1:{free_port()}/ws/streams/chennai/tail/")  # nothing listens
+    page.goto("/streams/chennai/live/")
+
+    status = page.locator("[data-live-status]")
+    page.wait_for_selector("[data-live-status][data-state='not-connected']")
+    assert status.is_visible()
+    assert re.fullmatch(
+        r"not connected: the server does not answer this page's WebSocket; reconnecting in [0-9.]+ s…",
+        status.inner_text(),
+    )
+    assert status.get_attribute("data-kind") == "error"
+    page.wait_for_function("() => document.querySelector('[data-live-status]').textContent.includes('in 1 s')")
+    assert attempts() >= 2, "it tries again"
+    assert page.locator("[data-live=tail] tbody tr").count() == 0
+
+
+def test_a_page_whose_socket_is_refused_says_why_and_stops_trying(page, redis_client):
+    redis_client.xadd("chennai", {"temperature": "26", "humidity": "10"})
+    attempts = point_sockets_at(page, "/ws/streams/nowhere/tail/")
+    page.goto("/streams/chennai/live/")
+
+    page.wait_for_selector("[data-live-status][data-state='refused']")
+    status = page.locator("[data-live-status]")
+    assert status.is_visible()
+    assert status.inner_text() == "There is no stream called “nowhere”."
+    page.wait_for_timeout(1500)  # longer than the first reconnection delay
+    assert attempts() == 1, "a refused socket is not retried"
+
+
+def test_a_job_page_socket_stays_open_for_20_seconds(page, redis_client, live_app):
+    tester = live_app.manage(
+        "shell",
+        "-v",
+        "0",
+        "-c",
+        f"from django.contrib.auth.models import User; print(User.objects.get(username={USERNAME!r}).pk)",
+    )
+    # No job worker runs: the job stays queued, and the page re-reads it every 3 s.
+    job_id = job_start(
+        kind="test", func=json.dumps, kwargs={"obj": []}, title="A waiting job", user_id=int(tester.stdout)
+    )
+    sockets = []
+    page.on("websocket", lambda opened: sockets.append(opened))
+    page.goto(f"/jobs/{job_id}/")
+    wait_live(page)
+    [socket] = [opened for opened in sockets if "/ws/jobs/" in opened.url]
+    frames: list[str] = []
+    socket.on("framereceived", lambda frame: frames.append(frame))
+
+    page.wait_for_timeout(20_000)  # channels_redis waits 5 s per read: the old 5 s socket timeout closed it by now
+    assert not socket.is_closed()
+    assert len([opened for opened in sockets if "/ws/jobs/" in opened.url]) == 1, "never reconnected"
+    assert page.get_attribute("[data-live-status]", "data-kind") == "ok"
+    assert page.inner_text("[data-live-status]") == "live"
+    assert page.inner_text("[data-job-state]") == "queued"
+    assert len(frames) >= 5, "the job was re-read every 3 s all along"

@@ -3,7 +3,15 @@
 (function () {
   "use strict";
 
-  const NOT_ALLOWED = new Set([4401, 4404]);
+  // Close codes the server refuses a socket with (after an error message saying why); the page
+  // stops reconnecting on them (streams_app/live/messages.py).
+  const REFUSED = {
+    4401: "Not logged in: log in again to see live data.",
+    4403: "Not allowed: this is someone else's.",
+    4404: "Not found: there is nothing live at this address.",
+    4409: "This key is not a stream.",
+    4429: "Too many live pages open: close some, then reload this one.",
+  };
 
   function el(tag, attrs, ...children) {
     const node = document.createElement(tag);
@@ -50,17 +58,28 @@
   }
 
   // Opens the page's socket; calls onMessage(data) for each message and onStatus(text, kind).
+  // The status always says whether the page is live, not connected (never was), disconnected
+  // (and reconnecting), or refused (and why).
   function connect(path, onMessage, onStatus) {
     let delay = 500;
     let socket = null;
     let stopped = false;
+    let everOpened = false;
     function open() {
       const scheme = location.protocol === "https:" ? "wss" : "ws";
+      let reason = "";  // the server's last error message on this socket
+      let opened = false;
+      let ended = false;
       socket = new WebSocket(`${scheme}://${location.host}${path}`);
-      socket.addEventListener("open", () => { delay = 500; onStatus("live", "ok"); });
+      socket.addEventListener("open", () => { opened = everOpened = true; delay = 500; });
       socket.addEventListener("message", (event) => {
         let data;
         try { data = JSON.parse(event.data); } catch (e) { return; }
+        if (data.type === "error") {
+          reason = String(data.message || "");
+          onStatus(reason, "error");
+          return;
+        }
         if (data.type === "status" && data.redis === "unavailable") {
           onStatus("Redis is unavailable; waiting for it to come back…", "error");
           return;
@@ -68,16 +87,25 @@
         onStatus("live", "ok");
         onMessage(data);
       });
-      socket.addEventListener("close", (event) => {
-        if (stopped) return;
-        if (NOT_ALLOWED.has(event.code)) {
-          onStatus("Not allowed: log in again to see live data.", "error");
+      function end(code) {
+        if (stopped || ended) return;
+        ended = true;
+        if (code in REFUSED) {
+          onStatus(reason || REFUSED[code], "error", "refused");
           return;
         }
-        onStatus(`disconnected; reconnecting in ${Math.round(delay / 100) / 10} s…`, "warn");
+        const wait = `${Math.round(delay / 100) / 10} s`;
+        if (!everOpened) {
+          onStatus(`not connected: the server does not answer this page's WebSocket; reconnecting in ${wait}…`, "error", "not-connected");
+        } else {
+          onStatus(`disconnected${reason ? ` (${reason})` : ""}; reconnecting in ${wait}…`, "warn", "reconnecting");
+        }
         setTimeout(open, delay);
         delay = Math.min(delay * 2, 10000);
-      });
+      }
+      // A socket that never opens may report only "error" (Chromium can hold back its "close").
+      socket.addEventListener("error", () => { if (!opened) end(1006); });
+      socket.addEventListener("close", (event) => end(event.code));
     }
     open();
     return {
@@ -88,11 +116,17 @@
 
   function statusSetter(root) {
     const badge = root.querySelector("[data-live-status]");
-    return (text, kind) => {
+    return (text, kind, state) => {
       if (!badge) return;
       badge.textContent = text;
       badge.dataset.kind = kind;
+      badge.dataset.state = state || (kind === "ok" ? "live" : "");
     };
+  }
+
+  function seenAgo(worker) {
+    const ago = worker.seen_seconds_ago;
+    return ago === null || ago === undefined ? "gone" : `gone (seen ${Math.round(ago)} s ago)`;
   }
 
   // --- stream tail --------------------------------------------------------------
@@ -196,7 +230,7 @@
       const workerRows = data.workers.map((w) => el("tr", { class: w.alive ? "" : "gone" },
         el("td", { "data-label": "Worker" }, w.name),
         el("td", { "data-label": "Group" }, w.group),
-        el("td", { "data-label": "State" }, w.alive ? "live" : `gone (seen ${Math.round(w.seen_seconds_ago)} s ago)`),
+        el("td", { "data-label": "State" }, w.alive ? "live" : seenAgo(w)),
         el("td", { class: "num", "data-label": "Entries/s" }, w.alive ? w.rate.toLocaleString() : "—"),
         el("td", { class: "num", "data-label": "Processed" }, w.processed.toLocaleString()),
         el("td", { "data-label": "Host" }, w.host)));
@@ -231,7 +265,7 @@
       if (workersBody) {
         workersBody.replaceChildren(...data.workers.map((w) => el("tr", { class: w.alive ? "" : "gone" },
           el("td", { "data-label": "Worker" }, w.name),
-          el("td", { "data-label": "State" }, w.alive ? "live" : `gone (seen ${Math.round(w.seen_seconds_ago)} s ago)`),
+          el("td", { "data-label": "State" }, w.alive ? "live" : seenAgo(w)),
           el("td", { class: "num", "data-label": "Entries/s" }, w.alive ? String(w.rate) : "—"),
           el("td", { class: "num", "data-label": "Processed" }, String(w.processed)),
           el("td", { class: "num", "data-label": "Failed" }, String(w.failed)),

@@ -19,3 +19,19 @@ def no_feeds_across_tests():
     registry._registries.clear()
     channel_layers.backends.clear()
     assert not leftover, "a test left feeds running: run its scenario with sockets.run_live"
+
+
+@pytest.fixture
+def owner(django_user_model):
+    """A logged-in user of the live pages (in no role group: live pages are for every user)."""
+    return django_user_model.objects.create_user(username="ana", password="a-long-test-password")
+
+
+@pytest.fixture
+def someone_else(django_user_model):
+    return django_user_model.objects.create_user(username="bea", password="a-long-test-password")
+
+
+@pytest.fixture
+def staff_member(django_user_model):
+    return django_user_model.objects.create_user(username="root", password="a-long-test-password", is_staff=True)

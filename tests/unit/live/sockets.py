@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,8 +27,11 @@ class SignedInUser:
     """What the consumers ask of `scope["user"]`, as AuthMiddlewareStack leaves it for a logged-in user."""
 
     username: str = "ana"
+    pk: int = 1
     is_authenticated: bool = True
     is_active: bool = True
+    is_staff: bool = False
+    is_superuser: bool = False
 
 
 class WithUser:
@@ -78,14 +82,53 @@ async def open_socket(application: Any, path: str, **options: Any) -> AsyncItera
             await communicator.disconnect(timeout=WAIT_SECONDS)
 
 
-async def close_code(application: Any, path: str, **options: Any) -> int:
-    """The code a socket on `path` is closed with before it is accepted (fails if it is accepted)."""
+async def handshake_refused(application: Any, path: str, **options: Any) -> bool:
+    """Whether a socket on `path` is closed before it is accepted (a browser sees HTTP 403)."""
+    communicator = WebsocketCommunicator(application, path, **options)
+    accepted, _ = await communicator.connect(timeout=WAIT_SECONDS)
+    if accepted:
+        await communicator.disconnect(timeout=WAIT_SECONDS)
+    elif not communicator.future.done():
+        # The server's side of a closed handshake: the application hears the socket is gone.
+        await communicator.disconnect(timeout=WAIT_SECONDS)
+    return not accepted
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """How a socket was turned away: the messages it was sent first, then its close code."""
+
+    code: int
+    messages: list[Message]
+
+    @property
+    def message(self) -> str:
+        """The text of the one error message the socket was sent."""
+        [error] = self.messages
+        assert error["type"] == "error", error
+        return error["message"]
+
+
+async def closed_with(communicator: WebsocketCommunicator, *, timeout: float = WAIT_SECONDS) -> Refusal:
+    """Read an open socket until the server closes it: what it was sent on the way, and the code."""
+    messages: list[Message] = []
+    while True:
+        output = await communicator.receive_output(timeout=timeout)
+        if output["type"] == "websocket.close":
+            return Refusal(output.get("code", 1000), messages)
+        assert output["type"] == "websocket.send", output
+        messages.append(json.loads(output["text"]))
+
+
+async def refusal(application: Any, path: str, **options: Any) -> Refusal:
+    """How a socket on `path` is refused: accepted, told why, then closed (fails if it stays open)."""
     communicator = WebsocketCommunicator(application, path, **options)
     accepted, code = await communicator.connect(timeout=WAIT_SECONDS)
-    # The server's side of a closed handshake: the application hears the socket is gone.
-    await communicator.disconnect(timeout=WAIT_SECONDS)
-    assert not accepted, f"{path} was accepted"
-    return code
+    assert accepted, f"{path} was refused at the handshake (close code {code}), without a message"
+    found = await closed_with(communicator)
+    if not communicator.future.done():
+        await communicator.disconnect(timeout=WAIT_SECONDS)
+    return found
 
 
 async def receive_until(

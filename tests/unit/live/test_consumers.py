@@ -4,16 +4,19 @@ channels_redis layer: what a page is sent on connect, and what it is sent as Red
 from __future__ import annotations
 
 import json
+from urllib.parse import quote
 
 import pytest
 from channels.layers import get_channel_layer
 from django.contrib.auth.models import AnonymousUser
 
+from streams_app.domain.names import url_token
+from streams_app.gateway.keys import heartbeat_key, processed_events_key, workers_index_key
 from streams_app.gateway.worker_io import BatchOutcome, WorkerIO
 from streams_app.jobs.progress import job_group, job_start
-from streams_app.live import consumers
+from streams_app.live import messages
 from streams_app.live.registry import registry
-from tests.unit.live.sockets import close_code, live_application, open_socket, receive_until, run_live
+from tests.unit.live.sockets import live_application, open_socket, receive_until, refusal, run_live
 
 # Channels closes stale database connections before every handler it dispatches, so each
 # consumer touches the database; transactional, since that is not safe inside a test's atomic block.
@@ -79,9 +82,11 @@ BAD_TOKEN = "~A"
         f"/ws/streams/{STREAM}/groups/{BAD_TOKEN}/",
     ],
 )
-def test_a_bad_stream_or_group_address_is_closed_with_4404(redis_client, path):
+def test_a_bad_stream_or_group_address_is_told_so_then_closed_with_4404(redis_client, path):
     async def scenario() -> None:
-        assert await close_code(live_application(), path) == consumers.CLOSE_BAD_ADDRESS == 4404
+        refused = await refusal(live_application(), path)
+        assert refused.code == messages.CLOSE_NOT_FOUND == 4404
+        assert refused.message == "“~A” is not a valid stream address."
 
     run_live(scenario)
 
@@ -90,9 +95,13 @@ def test_a_bad_stream_or_group_address_is_closed_with_4404(redis_client, path):
     "path",
     [f"/ws/streams/{STREAM}/tail/", f"/ws/streams/{STREAM}/groups/{GROUP}/", "/ws/dashboard/", "/ws/jobs/some-job/"],
 )
-def test_an_anonymous_socket_is_closed_with_4401(redis_client, path):
+def test_an_anonymous_socket_is_told_to_log_in_then_closed_with_4401(redis_client, path):
+    redis_client.xadd(STREAM, {"temperature": "26"})
+
     async def scenario() -> None:
-        assert await close_code(live_application(AnonymousUser()), path) == consumers.CLOSE_UNAUTHENTICATED == 4401
+        refused = await refusal(live_application(AnonymousUser()), path)
+        assert refused.code == messages.CLOSE_UNAUTHENTICATED == 4401
+        assert refused.message == "You are not logged in (any more): log in again to see live data."
 
     run_live(scenario)
 
@@ -167,12 +176,12 @@ def test_the_dashboard_lists_a_stream_and_follows_its_length(redis_client):
     run_live(scenario)
 
 
-def test_a_job_page_gets_the_job_then_progress_sent_over_the_channel_layer(redis_client):
-    job_id = job_start(kind="test", func=json.dumps, kwargs={"obj": []}, title="A test job", user_id=None)
+def test_a_job_page_gets_the_job_then_progress_sent_over_the_channel_layer(redis_client, owner):
+    job_id = job_start(kind="test", func=json.dumps, kwargs={"obj": []}, title="A test job", user_id=owner.pk)
     progress = {"type": "job", "id": job_id, "state": "started", "done": 5, "total": 10, "percent": 50}
 
     async def scenario() -> None:
-        async with open_socket(live_application(), f"/ws/jobs/{job_id}/") as socket:
+        async with open_socket(live_application(owner), f"/ws/jobs/{job_id}/") as socket:
             first = await socket.receive_json_from(timeout=5)
             assert (first["type"], first["id"], first["state"]) == ("job", job_id, "queued")
             assert first["message"] == "waiting for the job worker"
@@ -180,5 +189,106 @@ def test_a_job_page_gets_the_job_then_progress_sent_over_the_channel_layer(redis
             await get_channel_layer().group_send(job_group(job_id), {"type": "job.progress", "status": progress})
             pushed = await receive_until(socket, lambda message: message.get("state") == "started")
             assert pushed[-1] == progress
+
+    run_live(scenario)
+
+
+def strict_json(text: str) -> dict:
+    """`text` parsed as a browser's JSON.parse would: Infinity and NaN are not JSON."""
+
+    def refuse(constant: str):
+        raise AssertionError(f"{constant} in a message: the page's JSON.parse would drop it")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+async def strict_until(socket, done) -> dict:
+    """The first message (each parsed strictly) for which `done` is true."""
+    while not done(message := strict_json(await socket.receive_from(timeout=5))):
+        pass
+    return message
+
+
+def write_junk_heartbeats(redis_client) -> None:
+    """What another program may leave in the workers' keys (as `redis-cli HSET …` and `ZADD …` would)."""
+    assert (heartbeat_key(GROUP, "x"), workers_index_key()) == (
+        "weatherstreams:worker:mygroup:x",
+        "weatherstreams:workers",
+    )
+    redis_client.hset("weatherstreams:worker:mygroup:x", mapping={"rate": "abc", "processed": ""})
+    redis_client.hset(
+        "weatherstreams:worker:mygroup:worse",
+        mapping={
+            "rate": "inf",
+            "processed": "9" * 5000,
+            "pid": "nan",
+            "last_seen": "-inf",
+            "started": "1e999",
+            "streams": "{",
+            "failed": "-",
+            "state": "",
+        },
+    )
+    redis_client.zadd("weatherstreams:workers", {"mygroup\tx": 1, "mygroup\tworse": float("-inf"), "no tab": 5})
+    redis_client.zadd("weatherstreams:workers", {b"mygroup\t\xff\xfe": 7})
+    redis_client.xadd(
+        processed_events_key(GROUP), {"consumer": "x", "processed": "abc", "failed": "-1", "entries": "{"}
+    )
+
+
+def test_junk_in_a_worker_heartbeat_does_not_break_the_dashboard(redis_client):
+    redis_client.xadd(STREAM, {"temperature": "26"})
+    redis_client.xgroup_create(STREAM, GROUP, id="0")
+    write_junk_heartbeats(redis_client)
+
+    async def scenario() -> None:
+        async with open_socket(live_application(), "/ws/dashboard/") as socket:
+            dashboard = strict_json(await socket.receive_from(timeout=5))
+            assert dashboard["type"] == "dashboard"
+            workers = {worker["name"]: worker for worker in dashboard["workers"]}
+            assert {"x", "worse"} <= set(workers)
+            assert (workers["x"]["alive"], workers["x"]["rate"], workers["x"]["processed"]) == (True, 0.0, 0)
+            assert workers["worse"]["seen_seconds_ago"] is None  # its time is -inf: not a time
+            assert STREAM in [stream["name"] for stream in dashboard["streams"]]
+
+            redis_client.xadd(STREAM, {"temperature": "27"})  # the feed goes on refreshing
+            await strict_until(
+                socket, lambda message: {s["name"]: s["length"] for s in message["streams"]}[STREAM] == 2
+            )
+
+    run_live(scenario)
+
+
+def test_junk_in_a_worker_heartbeat_or_report_does_not_break_the_group_page(redis_client):
+    redis_client.xadd(STREAM, {"temperature": "26"})
+    redis_client.xgroup_create(STREAM, GROUP, id="0")
+    write_junk_heartbeats(redis_client)
+
+    async def scenario() -> None:
+        async with open_socket(live_application(), f"/ws/streams/{STREAM}/groups/{GROUP}/") as socket:
+            snapshot = strict_json(await socket.receive_from(timeout=5))
+            assert snapshot["type"] == "group_snapshot"
+            assert {worker["name"] for worker in snapshot["workers"]} >= {"x", "worse"}
+            assert (snapshot["processed"]["processed"], snapshot["processed"]["failed"]) == (0, 0)
+
+            redis_client.xreadgroup(GROUP, "alice", {STREAM: ">"})  # the feed goes on: pending 1
+            counts = await strict_until(socket, lambda message: message["type"] == "group" and message["pending"] == 1)
+            assert {worker["name"] for worker in counts["workers"]} >= {"x", "worse"}
+
+    run_live(scenario)
+
+
+@pytest.mark.parametrize("name", ["rain?today", "bay#2", "a?b#c%d", "~tilde", "été 2024", "a/b"])
+def test_a_stream_or_group_whose_name_holds_url_characters_is_reached_by_its_encoded_token(redis_client, name):
+    first = redis_client.xadd(name, {"temperature": "26"}).decode()
+    redis_client.xgroup_create(name, name, id="0")
+    token = quote(url_token(name), safe="")  # as the pages' templates build the socket's path
+
+    async def scenario() -> None:
+        async with open_socket(live_application(), f"/ws/streams/{token}/tail/") as tail:
+            assert [entry["id"] for entry in (await tail.receive_json_from(timeout=5))["entries"]] == [first]
+        async with open_socket(live_application(), f"/ws/streams/{token}/groups/{token}/") as group:
+            snapshot = await group.receive_json_from(timeout=5)
+            assert (snapshot["type"], snapshot["exists"], snapshot["lag"]) == ("group_snapshot", True, 1)
 
     run_live(scenario)
