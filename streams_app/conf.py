@@ -22,6 +22,10 @@ DEFAULTS = {
     "WEATHERSTREAMS_LIVE_ROWS": 200,
     "WEATHERSTREAMS_LIVE_SNAPSHOT_ROWS": 50,
     "WEATHERSTREAMS_LIVE_PROCESSED_ROWS": 20,
+    # Live sockets (tails, group pages, dashboards, job pages together) one user may hold open in
+    # one server process: more than a person watches, while distinct tails cost a blocking Redis
+    # connection each, so a script opening thousands is stopped.
+    "WEATHERSTREAMS_LIVE_SOCKETS_PER_USER": 50,
     # run_consumer's defaults (each can be given on the command line too)
     "WEATHERSTREAMS_WORKER_COUNT": 100,
     "WEATHERSTREAMS_WORKER_BLOCK_MS": 2000,
@@ -47,6 +51,7 @@ class AppSettings:
     live_rows: int
     live_snapshot_rows: int
     live_processed_rows: int
+    live_sockets_per_user: int
     worker_count: int
     worker_block_ms: int
     worker_claim_idle_ms: int
@@ -75,6 +80,7 @@ def app_settings() -> AppSettings:
         live_rows=values["WEATHERSTREAMS_LIVE_ROWS"],
         live_snapshot_rows=values["WEATHERSTREAMS_LIVE_SNAPSHOT_ROWS"],
         live_processed_rows=values["WEATHERSTREAMS_LIVE_PROCESSED_ROWS"],
+        live_sockets_per_user=values["WEATHERSTREAMS_LIVE_SOCKETS_PER_USER"],
         worker_count=values["WEATHERSTREAMS_WORKER_COUNT"],
         worker_block_ms=values["WEATHERSTREAMS_WORKER_BLOCK_MS"],
         worker_claim_idle_ms=values["WEATHERSTREAMS_WORKER_CLAIM_IDLE_MS"],

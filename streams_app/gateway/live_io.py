@@ -11,7 +11,15 @@ import redis.asyncio as aioredis
 
 from streams_app.gateway.errors import guarded
 from streams_app.gateway.heartbeats import WorkerHeartbeat, index_members, worker_heartbeat
-from streams_app.gateway.keys import heartbeat_key, key_bytes, key_from_bytes, processed_events_key, workers_index_key
+from streams_app.gateway.keys import (
+    heartbeat_key,
+    internal_reason,
+    key_bytes,
+    key_from_bytes,
+    processed_events_key,
+    workers_index_key,
+)
+from streams_app.gateway.lag import groups_with_lag_async
 from streams_app.gateway.types import ConsumerSummary, Entry, GroupSummary, StreamSummary, text
 
 
@@ -29,6 +37,10 @@ class StreamCounts:
 
     stream: StreamSummary
     groups: list[GroupSummary]
+
+
+# Live pages refresh every second or so: count a group's lag a little at a time.
+LIVE_LAG_BUDGET = 5_000
 
 
 class LiveReader:
@@ -71,16 +83,21 @@ class LiveReader:
 
     async def group_snapshot(self, stream: str, group: str) -> GroupSnapshot | None:
         """The group and its consumers; None when the stream or the group is not there."""
+        key = key_bytes(stream)
         pipe = self.client.pipeline(transaction=False)
-        pipe.xinfo_groups(key_bytes(stream))
-        pipe.xinfo_consumers(key_bytes(stream), group)
+        pipe.xinfo_stream(key)
+        pipe.xinfo_groups(key)
+        pipe.xinfo_consumers(key, key_bytes(group))
         try:
-            groups, consumers = await guarded(pipe.execute())
+            info, groups, consumers = await guarded(pipe.execute())
         except redis.ResponseError:
             return None
         for row in groups:
             summary = GroupSummary.from_xinfo(row)
             if summary.name == group:
+                [summary] = await groups_with_lag_async(
+                    self.client, key, StreamSummary.from_xinfo(stream, info), [summary], budget=LIVE_LAG_BUDGET
+                )
                 return GroupSnapshot(summary, [ConsumerSummary.from_xinfo(row) for row in consumers])
         return None
 
@@ -96,19 +113,27 @@ class LiveReader:
             info, groups = replies[2 * index], replies[2 * index + 1]
             if isinstance(info, Exception):
                 continue
+            summary = StreamSummary.from_xinfo(name, info)
             group_rows = [] if isinstance(groups, Exception) else groups
-            found.append(
-                StreamCounts(StreamSummary.from_xinfo(name, info), [GroupSummary.from_xinfo(row) for row in group_rows])
+            counted = await groups_with_lag_async(
+                self.client,
+                key_bytes(name),
+                summary,
+                [GroupSummary.from_xinfo(row) for row in group_rows],
+                budget=LIVE_LAG_BUDGET,
             )
+            found.append(StreamCounts(summary, counted))
         return found
 
-    async def stream_names(self, *, limit: int = 50) -> list[str]:
-        """Stream keys for the dashboard: a bounded SCAN, so a huge key space costs little."""
+    async def stream_names(self, *, limit: int = 50, dead_letter_template: str) -> list[str]:
+        """User stream keys for the dashboard (the app's and RQ's own left out): a bounded SCAN,
+        so a huge key space costs little."""
         names: list[str] = []
         cursor = 0
         for _ in range(10):
             cursor, keys = await guarded(self.client.scan(cursor=cursor, count=1000, _type="stream"))
-            names.extend(key_from_bytes(key) for key in keys)
+            found = (key_from_bytes(key) for key in keys)
+            names.extend(name for name in found if internal_reason(name, dead_letter_template) is None)
             if int(cursor) == 0 or len(names) >= limit:
                 break
         return sorted(set(names))[:limit]

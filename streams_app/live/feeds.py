@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from streams_app.conf import app_settings
 from streams_app.errors import RedisUnavailable
 from streams_app.gateway.live_io import LiveReader
 from streams_app.live.messages import (
@@ -265,7 +266,9 @@ class DashboardFeed(Feed):
             await asyncio.sleep(DASHBOARD_REFRESH_SECONDS)
 
     async def _read(self) -> Message:
-        names = await self.reader.stream_names(limit=DASHBOARD_STREAMS)
+        names = await self.reader.stream_names(
+            limit=DASHBOARD_STREAMS, dead_letter_template=app_settings().dead_letter_stream
+        )
         counts = await self.reader.stream_counts(names)
         workers = await self.reader.workers()
         now = time.monotonic()

@@ -9,6 +9,7 @@ import contextlib
 from collections import Counter
 from collections.abc import Hashable
 
+from streams_app.conf import app_settings
 from streams_app.gateway.clients import live_client
 from streams_app.gateway.live_io import LiveReader
 from streams_app.live.feeds import Feed, FeedKey, FeedSpec, Subscription
@@ -20,11 +21,6 @@ READY_TIMEOUT_SECONDS = 5.0
 REAP_EVERY_SECONDS = 1.0
 # How long closing waits for the feeds' tasks to end (a cancelled read ends at once).
 CLOSE_WAIT_SECONDS = 1.0
-# Live sockets (tails, group pages, dashboards, job pages together) one user may hold open in one
-# server process. Fifty tabs is more than a person watches, while distinct tails cost a blocking
-# Redis connection each, so a script opening thousands is stopped here.
-# To move into streams_app/conf.py as a WEATHERSTREAMS_* setting.
-MAX_SOCKETS_PER_USER = 50
 
 
 class FeedRegistry:
@@ -38,7 +34,7 @@ class FeedRegistry:
 
     def take_socket(self, user: Hashable) -> bool:
         """Count one more open socket of `user`; False (and nothing counted) when they are at the cap."""
-        if self.sockets_by_user[user] >= MAX_SOCKETS_PER_USER:
+        if self.sockets_by_user[user] >= app_settings().live_sockets_per_user:
             return False
         self.sockets_by_user[user] += 1
         return True

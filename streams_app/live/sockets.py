@@ -1,5 +1,5 @@
 """What every live page's socket does, whatever it watches: refuses with a message and a close
-code, answers frames it cannot use with an error message, holds at most MAX_SOCKETS_PER_USER
+code, answers frames it cannot use with an error message, holds at most WEATHERSTREAMS_LIVE_SOCKETS_PER_USER
 per user, and on any failure lets go of everything it holds (feed, channel-layer group,
 background tasks) and closes with 1011, so nothing it started outlives it."""
 
@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Hashable
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from streams_app.conf import app_settings
 from streams_app.errors import DomainError
 from streams_app.live import registry as registries
 from streams_app.live.messages import (
@@ -109,7 +110,7 @@ class LiveSocket(AsyncJsonWebsocketConsumer):
         owner = self.scope["user"].pk
         found = registries.registry()
         if not found.take_socket(owner):
-            raise Refused(CLOSE_TOO_MANY_SOCKETS, too_many_sockets(registries.MAX_SOCKETS_PER_USER))
+            raise Refused(CLOSE_TOO_MANY_SOCKETS, too_many_sockets(app_settings().live_sockets_per_user))
         self._counted = (found, owner)
 
     async def refuse(self, code: int, message: Message) -> None:

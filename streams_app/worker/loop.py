@@ -182,7 +182,7 @@ class Worker:
     def _wait_for_redis(self, error: RedisUnavailable, *, reconnecting: bool = True) -> None:
         delay = self._backoff.next_delay()
         self.heartbeat.state = "reconnecting"
-        logger.warning("Redis unavailable (%s); retrying in %.1f s", error.message, delay)
+        logger.warning("%s Retrying in %.1f s.", error.message, delay)
         self.io.reset()
         sleep_unless(lambda: self._stop.requested, delay)
         if reconnecting:
@@ -319,7 +319,7 @@ class Worker:
                     )
                     return
                 delay = backoff.next_delay()
-                logger.warning("could not ack (%s); retrying in %.1f s", error.message, delay)
+                logger.warning("Could not ack: %s Retrying in %.1f s.", error.message, delay)
                 self.io.reset()
                 time.sleep(delay)
         self._committed(outcome)

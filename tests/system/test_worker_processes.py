@@ -171,6 +171,7 @@ def test_worker_survives_redis_killed_and_restarted(start_worker, redis_client, 
     wait_until(lambda: processed_count(redis_client) >= 10, what="alice to be working")
     redis_server.kill()
     alice.wait_for_output("unavailable")  # she noticed Redis was gone before it came back
+    assert "unavailable (Redis is unavailable" not in alice.output, "messages are not nested"
     redis_server.start()  # same port, same directory: the AOF brings the data back
     add_entries(redis_client, 20, start=50)
 

@@ -292,3 +292,22 @@ def test_a_stream_or_group_whose_name_holds_url_characters_is_reached_by_its_enc
             assert (snapshot["type"], snapshot["exists"], snapshot["lag"]) == ("group_snapshot", True, 1)
 
     run_live(scenario)
+
+
+def test_the_dashboard_leaves_out_internal_keys_and_knows_the_tutorials_lag(redis_client):
+    # The tutorial's flow, where Redis 7.0's XINFO GROUPS says nil for lag.
+    redis_client.xadd(STREAM, {"temperature": "26"}, id="1")
+    redis_client.execute_command("XGROUP", "CREATE", STREAM, GROUP, "$")
+    for n in range(3):
+        redis_client.xadd(STREAM, {"temperature": str(20 + n)})
+    redis_client.xadd("weatherstreams:processed:g", {"consumer": "alice"})
+    redis_client.xadd(f"{STREAM}:dead", {"stream": STREAM, "id": "1-0"})
+    redis_client.xadd("rq:whatever", {"x": "1"})
+
+    async def scenario() -> None:
+        async with open_socket(live_application(), "/ws/dashboard/") as socket:
+            dashboard = await socket.receive_json_from(timeout=5)
+            assert [stream["name"] for stream in dashboard["streams"]] == [STREAM]
+            assert dashboard["streams"][0]["groups"][0]["lag"] == 3
+
+    run_live(scenario)

@@ -47,8 +47,8 @@ def test_any_other_path_is_refused_with_4404_not_a_routing_traceback(redis_clien
     run_live(scenario)
 
 
-def test_one_user_may_hold_at_most_the_cap_of_sockets_and_a_closed_one_frees_its_place(redis_client, monkeypatch):
-    monkeypatch.setattr(registry, "MAX_SOCKETS_PER_USER", 3)
+def test_one_user_may_hold_at_most_the_cap_of_sockets_and_a_closed_one_frees_its_place(redis_client, settings):
+    settings.WEATHERSTREAMS_LIVE_SOCKETS_PER_USER = 3
     redis_client.xadd("chennai", {"temperature": "26"})
     redis_client.xadd("coimbatore", {"temperature": "21"})
     ana, bea = live_application(SignedInUser("ana", pk=1)), live_application(SignedInUser("bea", pk=2))
@@ -75,8 +75,8 @@ def test_one_user_may_hold_at_most_the_cap_of_sockets_and_a_closed_one_frees_its
     run_live(scenario)
 
 
-def test_the_cap_counts_job_sockets_too(redis_client, owner, monkeypatch):
-    monkeypatch.setattr(registry, "MAX_SOCKETS_PER_USER", 1)
+def test_the_cap_counts_job_sockets_too(redis_client, owner, settings):
+    settings.WEATHERSTREAMS_LIVE_SOCKETS_PER_USER = 1
     redis_client.xadd("chennai", {"temperature": "26"})
     job_id = job_start(kind="test", func=json.dumps, kwargs={"obj": []}, title="A test job", user_id=owner.pk)
 
