@@ -153,6 +153,8 @@ def test_buttons_a_viewer_may_not_use_are_disabled_with_the_reason(scene, role_c
     page = viewer.get(G).content.decode()
     assert "disabled" in page and "needs the stream-admins role" in page and "needs the operators role" in page
     assert 'href="/readings/add/"' not in viewer.get("/streams/").content.decode()
+    assert "You can look at everything; changes need the operators role" in page
+    assert "You can look at everything" not in role_client(OPERATORS).get(G).content.decode()
     admin_page = role_client(STREAM_ADMINS).get(G).content.decode()
     assert "needs the stream-admins role" not in admin_page
 
