@@ -7,6 +7,7 @@ from datetime import datetime
 from pathlib import Path
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from streams_app.domain.exports import FORMATS, export_plan, export_write
@@ -17,6 +18,8 @@ from streams_app.errors import DomainError
 from streams_app.gateway.job_queue import running_job
 from streams_app.gateway.stores import retention_store, stream_store
 from streams_app.jobs.progress import JobProgress
+from streams_app.team.audit import Actor, audit_record
+from streams_app.team.roles import PRODUCE, START_JOB, TRIM, Action
 
 EXPORT_DIR_NAME = "exports"
 
@@ -25,12 +28,26 @@ def export_dir() -> Path:
     return Path(settings.VAR_DIR) / EXPORT_DIR_NAME
 
 
-def _run(progress: JobProgress, work):
+def _run(progress: JobProgress, work, *, action: Action, stream: str):
+    """Run the job's work; its outcome (or failure) goes into the audit trail as the job's
+    owner, from the door "job" (its start was recorded by the door that started it)."""
     try:
-        return work()
+        result, outcome = work()
     except DomainError as error:
         progress.fail(error.message)
+        _record(progress, action, stream=stream, succeeded=False, outcome=f"failed: {error.message}")
         raise
+    _record(progress, action, stream=stream, succeeded=True, outcome=outcome)
+    return result
+
+
+def _record(progress: JobProgress, action: Action, *, stream: str, succeeded: bool, outcome: str) -> None:
+    if progress.job is None:
+        return  # not run by RQ: nothing was started through the app
+    meta = progress.job.record().meta
+    owner = get_user_model().objects.filter(pk=meta.get("user_id")).first() if meta.get("user_id") else None
+    detail = {"job": progress.job.id, "kind": meta.get("kind", "")}
+    audit_record(Actor(owner, "job"), action, succeeded=succeeded, outcome=outcome, stream=stream, detail=detail)
 
 
 def simulate_day(*, city: str, start: str) -> dict:
@@ -49,9 +66,9 @@ def simulate_day(*, city: str, start: str) -> dict:
         )
         message = f"Wrote {result.written:,} readings to {city} in {result.seconds:.2f} s; last ID {result.last_id}"
         progress.finish(message=message)
-        return {"written": result.written, "last_id": result.last_id}
+        return {"written": result.written, "last_id": result.last_id}, f"{result.written} written"
 
-    return _run(progress, work)
+    return _run(progress, work, action=PRODUCE, stream=city)
 
 
 def export_stream(*, stream: str, start: str, end: str, fmt: str) -> dict:
@@ -70,9 +87,9 @@ def export_stream(*, stream: str, start: str, end: str, fmt: str) -> dict:
             ),
         )
         progress.finish(message=f"Exported {result.entries:,} entries as {FORMATS[plan.fmt]}", download=name)
-        return {"entries": result.entries, "file": name}
+        return {"entries": result.entries, "file": name}, f"{result.entries} exported"
 
-    return _run(progress, work)
+    return _run(progress, work, action=START_JOB, stream=stream)
 
 
 def trim(*, stream: str, strategy: str, threshold: str, approximate: bool, confirm_pending: bool) -> dict:
@@ -92,6 +109,6 @@ def trim(*, stream: str, strategy: str, threshold: str, approximate: bool, confi
         progress.update(done=0, total=None, fraction=0.1, message=f"running {plan.describe()}", force=True)
         removed = trim_apply(retention=retention, plan=plan, confirm_pending=confirm_pending)
         progress.finish(message=f"{plan.describe()} removed {removed:,} entries")
-        return {"removed": removed}
+        return {"removed": removed}, f"{removed} removed"
 
-    return _run(progress, work)
+    return _run(progress, work, action=TRIM, stream=stream)

@@ -176,3 +176,28 @@ def test_any_name_and_parameter_is_stored_as_visible_text(db):
     assert "\x00" not in event.stream and "\\x00" in event.stream and len(event.stream) <= 512
     assert event.stream.endswith("…") and "\\xe9" in event.stream
     assert "\x00" not in event.detail["ids"][0] and event.outcome == "ok\\x00"
+
+
+def test_a_trim_job_records_how_many_entries_it_removed_as_its_owner(web, user, redis_client):
+    import django_rq
+    from rq import SimpleWorker
+
+    for n in range(10):
+        redis_client.xadd("chennai", {"temperature": str(n), "humidity": "1"}, id=f"{n + 1}-0")
+    token = web.get("/jobs/").cookies["csrftoken"].value
+    web.post(
+        "/jobs/trim/",
+        {"stream": "chennai", "strategy": "maxlen", "threshold": "4", "csrfmiddlewaretoken": token},
+    )
+    queue = django_rq.get_queue("default")
+    SimpleWorker([queue], connection=queue.connection).work(burst=True)  # runs the job here, as RQ would
+
+    assert redis_client.xlen("chennai") == 4
+    started, finished = AuditEvent.objects.filter(action="trim").order_by("id")
+    assert (started.door, started.outcome.startswith("job ")) == ("page", True)
+    assert (finished.door, finished.username, finished.outcome, finished.stream) == (
+        "job",
+        "ana",
+        "6 removed",
+        "chennai",
+    )
