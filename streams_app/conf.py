@@ -40,6 +40,9 @@ DEFAULTS = {
 @dataclass(frozen=True)
 class AppSettings:
     redis_url: str
+    redis_cluster: bool | None  # REDIS_CLUSTER: True forces cluster mode, False forbids it, None: ask the server
+    queue_redis_url: str  # QUEUE_REDIS_URL: RQ's and the channel layer's Redis (one node)
+    queue_redis_url_given: bool
     group: str
     cities: tuple[str, ...]
     page_size: int
@@ -69,6 +72,9 @@ def app_settings() -> AppSettings:
         raise ImproperlyConfigured("WEATHERSTREAMS_DEAD_LETTER_STREAM must contain {stream}.")
     return AppSettings(
         redis_url=settings.REDIS_URL,
+        redis_cluster=getattr(settings, "REDIS_CLUSTER", None),
+        queue_redis_url=getattr(settings, "QUEUE_REDIS_URL", settings.REDIS_URL),
+        queue_redis_url_given=getattr(settings, "QUEUE_REDIS_URL_GIVEN", False),
         group=values["WEATHERSTREAMS_GROUP"],
         cities=tuple(values["WEATHERSTREAMS_CITIES"]),
         page_size=values["WEATHERSTREAMS_PAGE_SIZE"],

@@ -11,7 +11,11 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from streams_app.gateway.clients import startup_problem  # noqa: E402
 from streams_app.live.origins import SameOriginValidator  # noqa: E402
+
+if problem := startup_problem():
+    raise SystemExit(f"weatherstreams cannot start: {problem}")
 from streams_app.live.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(

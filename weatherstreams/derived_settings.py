@@ -11,10 +11,18 @@ CHANNEL_LAYER_SOCKET_TIMEOUT_SECONDS = 15
 CHANNEL_LAYER_CONNECT_TIMEOUT_SECONDS = 5
 
 
-def redis_dependent_settings(redis_url: str) -> dict[str, Any]:
-    """REDIS_URL and the channel layer and job queues that share it."""
+def redis_dependent_settings(
+    redis_url: str, *, queue_url: str | None = None, cluster: bool | None = None
+) -> dict[str, Any]:
+    """REDIS_URL (the streams; `cluster`: REDIS_CLUSTER, None to detect) and QUEUE_REDIS_URL
+    (default REDIS_URL), which the channel layer and the job queue use: RQ and channels_redis
+    need a single Redis node (rq/rq#862, rq/rq#1048, django/channels_redis#420)."""
+    queue_url = queue_url or redis_url
     return {
         "REDIS_URL": redis_url,
+        "REDIS_CLUSTER": cluster,
+        "QUEUE_REDIS_URL": queue_url,
+        "QUEUE_REDIS_URL_GIVEN": queue_url != redis_url,
         "CHANNEL_LAYERS": {
             "default": {
                 "BACKEND": "channels_redis.core.RedisChannelLayer",
@@ -23,7 +31,7 @@ def redis_dependent_settings(redis_url: str) -> dict[str, Any]:
                     # ConnectionPool.from_url.
                     "hosts": [
                         {
-                            "address": redis_url,
+                            "address": queue_url,
                             "socket_timeout": CHANNEL_LAYER_SOCKET_TIMEOUT_SECONDS,
                             "socket_connect_timeout": CHANNEL_LAYER_CONNECT_TIMEOUT_SECONDS,
                         }
@@ -33,7 +41,7 @@ def redis_dependent_settings(redis_url: str) -> dict[str, Any]:
             }
         },
         "RQ_QUEUES": {
-            "default": {"URL": redis_url, "DEFAULT_TIMEOUT": 3600},
+            "default": {"URL": queue_url, "DEFAULT_TIMEOUT": 3600},
         },
     }
 

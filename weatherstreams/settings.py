@@ -1,7 +1,7 @@
 """Django settings for weatherstreams.
 
 Everything that differs between machines comes from the environment, read here
-once: REDIS_URL, DATABASE_URL, DJANGO_SECRET_KEY, DJANGO_DEBUG,
+once: REDIS_URL, REDIS_CLUSTER, QUEUE_REDIS_URL, DATABASE_URL, DJANGO_SECRET_KEY, DJANGO_DEBUG,
 DJANGO_ALLOWED_HOSTS, DJANGO_HTTPS, TIME_ZONE.
 """
 
@@ -190,7 +190,14 @@ CONTENT_SECURITY_POLICY = {
 }
 
 # REDIS_URL, and the channel layer and RQ queues that follow from it.
-globals().update(redis_dependent_settings(os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"))
+globals().update(
+    redis_dependent_settings(
+        os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0",
+        queue_url=os.environ.get("QUEUE_REDIS_URL") or None,
+        # REDIS_CLUSTER=1 forces cluster mode, 0 forbids it; unset, the server says (INFO cluster).
+        cluster=None if os.environ.get("REDIS_CLUSTER", "").strip() == "" else env_flag("REDIS_CLUSTER", False),
+    )
+)
 
 # One handler, on the root logger, so each record is printed once: a handler on a named logger
 # as well printed it twice wherever the root had one too (daphne's command line adds one).

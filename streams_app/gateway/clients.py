@@ -1,5 +1,7 @@
 """Every Redis client the app uses, built here and nowhere else: sync and asyncio, on the
-app's Redis (`REDIS_URL`, read through conf), and the connection RQ's jobs use."""
+app's Redis (`REDIS_URL`, read through conf); and whether that Redis is a cluster, which
+decides what may start (`startup_problem`). RQ and the Channels layer use QUEUE_REDIS_URL
+(django-rq and channels_redis build those connections from the settings)."""
 
 from __future__ import annotations
 
@@ -61,3 +63,48 @@ def worker_client(*, block_ms: int) -> redis.Redis:
 def live_client() -> aioredis.Redis:
     """An asyncio client on the app's Redis (one per event loop: the live feeds build it)."""
     return connect_async(app_settings().redis_url)
+
+
+# --- cluster mode and the queue's Redis ------------------------------------------------------
+
+CLUSTER_UNSUPPORTED = (
+    "REDIS_URL points at a Redis Cluster node: this version keeps its streams on one Redis node "
+    "(cluster support is being built). Point REDIS_URL at a single Redis."
+)
+QUEUE_NEEDS_ONE_NODE = (
+    "REDIS_URL points at a Redis Cluster: set QUEUE_REDIS_URL to a single Redis node for the job queue "
+    "and the Channels layer (RQ and channels_redis need one node)."
+)
+
+
+@functools.cache
+def server_is_cluster(url: str) -> bool | None:
+    """Whether the Redis at `url` runs in cluster mode (INFO cluster); None when it cannot be asked."""
+    client = connect(url, socket_timeout=2.0, retries=0)
+    try:
+        return bool(int(client.info("cluster").get("cluster_enabled", 0)))
+    except (redis.RedisError, OSError, ValueError):
+        return None
+    finally:
+        client.close()
+
+
+def cluster_mode() -> bool:
+    """Cluster mode as REDIS_CLUSTER says (1 forces, 0 forbids) or, unset, as the server says."""
+    forced = app_settings().redis_cluster
+    return forced if forced is not None else bool(server_is_cluster(app_settings().redis_url))
+
+
+def startup_problem() -> str | None:
+    """The one line that stops a process from starting on this configuration, or None.
+
+    RQ and channels_redis need one Redis node, so a cluster REDIS_URL needs QUEUE_REDIS_URL;
+    and until the stores run on a cluster, a cluster REDIS_URL is refused in so many words
+    rather than failing later with MOVED or CROSSSLOT.
+    """
+    conf = app_settings()
+    if conf.redis_cluster is False or not cluster_mode():
+        return None
+    if not conf.queue_redis_url_given or server_is_cluster(conf.queue_redis_url):
+        return QUEUE_NEEDS_ONE_NODE
+    return CLUSTER_UNSUPPORTED

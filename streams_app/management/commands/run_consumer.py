@@ -11,6 +11,7 @@ from streams_app.conf import app_settings
 from streams_app.domain.ids import parse_new_entry_id
 from streams_app.domain.names import validate_city
 from streams_app.errors import BadInput
+from streams_app.gateway.clients import startup_problem
 from streams_app.worker import WorkerConfig, WorkerRefused
 from streams_app.worker.build import run_worker_process, worker_config
 
@@ -82,6 +83,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options) -> None:
+        if problem := startup_problem():
+            raise CommandError(problem)
         config = self._config(options)
         try:
             code = run_worker_process(config, handler_path=options["handler"])
