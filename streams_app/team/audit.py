@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from streams_app.errors import DomainError, Forbidden
 from streams_app.gateway.keys import display_name
-from streams_app.models import AuditEvent
+from streams_app.team.models import AuditEvent
 from streams_app.team.roles import Action, may, refusal_message
 
 T = TypeVar("T")
