@@ -10,10 +10,10 @@ import redis as redis_py
 
 from tests.support.redis_server import RedisServer
 
-pytest_plugins = ["tests.support.database"]
+pytest_plugins = ["tests.support.database", "tests.support.cluster_plugin"]
 
 _server: RedisServer | None = None
-ROOMS = {"unit", "doors", "system"}
+ROOMS = {"unit", "doors", "system", "cluster"}
 
 
 def pytest_configure(config: pytest.Config) -> None:
