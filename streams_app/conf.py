@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from streams_app.gateway.keys import DEAD_LETTER_TEMPLATE, dead_letter_template_problem
+
 DEFAULTS = {
     "WEATHERSTREAMS_GROUP": "mygroup",
     "WEATHERSTREAMS_CITIES": ["chennai", "coimbatore"],
@@ -33,7 +35,8 @@ DEFAULTS = {
     "WEATHERSTREAMS_WORKER_MAX_DELIVERIES": 5,
     "WEATHERSTREAMS_WORKER_START_ID": "$",
     "WEATHERSTREAMS_WORKER_HANDLER": "streams_app.worker.handlers.WeatherProcessor",
-    "WEATHERSTREAMS_DEAD_LETTER_STREAM": "{stream}:dead",  # see gateway.keys.dead_letter_key
+    # {stream} stands for the stream's name as a hash tag ({chennai}:dead): see gateway.keys.dead_letter_key
+    "WEATHERSTREAMS_DEAD_LETTER_STREAM": DEAD_LETTER_TEMPLATE,
 }
 
 
@@ -68,8 +71,8 @@ def app_settings() -> AppSettings:
     values = {name: getattr(settings, name, default) for name, default in DEFAULTS.items()}
     if not 1 <= values["WEATHERSTREAMS_PAGE_SIZE"] <= values["WEATHERSTREAMS_MAX_PAGE_SIZE"]:
         raise ImproperlyConfigured("WEATHERSTREAMS_PAGE_SIZE must be between 1 and WEATHERSTREAMS_MAX_PAGE_SIZE.")
-    if "{stream}" not in values["WEATHERSTREAMS_DEAD_LETTER_STREAM"]:
-        raise ImproperlyConfigured("WEATHERSTREAMS_DEAD_LETTER_STREAM must contain {stream}.")
+    if problem := dead_letter_template_problem(values["WEATHERSTREAMS_DEAD_LETTER_STREAM"]):
+        raise ImproperlyConfigured(f"WEATHERSTREAMS_DEAD_LETTER_STREAM {problem}")
     return AppSettings(
         redis_url=settings.REDIS_URL,
         redis_cluster=getattr(settings, "REDIS_CLUSTER", None),

@@ -1,6 +1,7 @@
-"""Dead letters: the entries workers gave up on, kept in `<stream>:dead` (see
-WEATHERSTREAMS_DEAD_LETTER_STREAM) with the original stream, ID and fields, the group and
-consumer, how often it was delivered and the last error; and re-driving them back.
+"""Dead letters: the entries workers gave up on, kept in `{<stream>}:dead` (see
+WEATHERSTREAMS_DEAD_LETTER_STREAM and gateway.keys.dead_letter_key) with the original stream,
+ID and fields, the group and consumer, how often it was delivered and the last error; and
+re-driving them back.
 
 Re-drive adds each selected dead letter to its stream again (a new ID, so groups deliver
 it again) and removes it from the dead-letter stream, all in one atomic step.

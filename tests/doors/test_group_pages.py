@@ -13,7 +13,7 @@ import pytest
 from django.test import Client
 
 from streams_app.domain.names import key_bytes, url_token
-from streams_app.gateway.keys import heartbeat_key
+from streams_app.gateway.keys import dead_letter_key, heartbeat_key
 from streams_app.gateway.worker_io import BatchOutcome, DeadLetter, WorkerIO
 from tests.support.redis_server import free_port
 
@@ -329,11 +329,11 @@ def dead_setup(redis_client):
                 consumer="w1",
                 deliveries=6,
                 error="<ValueError> bad reading",
-                dead_stream=f"{STREAM}:dead",
+                dead_stream=dead_letter_key(STREAM),
             )
         )
     WorkerIO(redis_client).finish_batch("g", "w1", outcome)
-    return ids, [raw.decode() for raw, _ in redis_client.xrange(f"{STREAM}:dead")]
+    return ids, [raw.decode() for raw, _ in redis_client.xrange(dead_letter_key(STREAM))]
 
 
 def test_dead_letter_page_and_redrive(web, redis_client, dead_setup):
@@ -347,7 +347,7 @@ def test_dead_letter_page_and_redrive(web, redis_client, dead_setup):
 
     response = post(web, f"/streams/{STREAM}/dead-letters/", {"ids": [dead_ids[0]]}, follow=True)
     assert "Re-drove 1 dead letters back to “chennai”." in messages_of(response)
-    assert [raw.decode() for raw, _ in redis_client.xrange(f"{STREAM}:dead")] == [dead_ids[1]]
+    assert [raw.decode() for raw, _ in redis_client.xrange(dead_letter_key(STREAM))] == [dead_ids[1]]
     [(new_id, fields)] = redis_client.xrevrange(STREAM, count=1)
     assert new_id.decode() not in ids and fields == {b"temperature": b"20", b"humidity": b"50"}
 

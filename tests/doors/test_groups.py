@@ -21,7 +21,7 @@ from streams_app.domain.groups import (
 )
 from streams_app.domain.names import url_token
 from streams_app.errors import BadInput, Conflict, NotFound
-from streams_app.gateway.keys import heartbeat_key, workers_index_key
+from streams_app.gateway.keys import dead_letter_key, heartbeat_key, workers_index_key
 from streams_app.gateway.stores import group_store, heartbeat_store, stream_store
 from streams_app.gateway.worker_io import BatchOutcome, DeadLetter, WorkerIO
 from tests.support.redis_server import free_port
@@ -393,11 +393,11 @@ def dead_letter(redis_client, ids, *, stream=STREAM, error="ValueError: bad read
                 consumer="w1",
                 deliveries=6,
                 error=error,
-                dead_stream=f"{stream}:dead",
+                dead_stream=dead_letter_key(stream),
             )
         )
     WorkerIO(redis_client).finish_batch("g", "w1", outcome)
-    return [raw.decode() for raw, _ in redis_client.xrange(f"{stream}:dead")]
+    return [raw.decode() for raw, _ in redis_client.xrange(dead_letter_key(stream))]
 
 
 @pytest.fixture
@@ -411,7 +411,7 @@ def dead_setup(redis_client):
 def test_dead_letters_api_lists_newest_first(api, dead_setup):
     ids, dead_ids = dead_setup
     body = api.get(api_url(STREAM, "dead-letters") + "?count=2").json()
-    assert body["dead_stream"] == "chennai:dead"
+    assert body["dead_stream"] == "{chennai}:dead"
     first = body["dead_letters"][0]
     assert first == {
         "dead_id": dead_ids[2],
@@ -444,7 +444,7 @@ def test_redrive_moves_selected_entries_back_atomically(api, redis_client, dead_
     tail = redis_client.xrange(STREAM, f"({last_before}", "+")
     assert [raw.decode() for raw, _ in tail] == [m["id"] for m in moved]
     assert [fields[b"temperature"] for _, fields in tail] == [b"20", b"22"]
-    assert [raw.decode() for raw, _ in redis_client.xrange(f"{STREAM}:dead")] == [dead_ids[1]]
+    assert [raw.decode() for raw, _ in redis_client.xrange(dead_letter_key(STREAM))] == [dead_ids[1]]
     # The group delivers them again.
     assert read(redis_client, "w2", 10) == [ids[3], *(m["id"] for m in moved)]
     # Already re-driven: reported missing, nothing moves.
@@ -454,13 +454,13 @@ def test_redrive_moves_selected_entries_back_atomically(api, redis_client, dead_
 
 def test_redrive_refuses_foreign_entries_and_moves_nothing(api, redis_client, dead_setup):
     _, dead_ids = dead_setup
-    foreign = redis_client.xadd(f"{STREAM}:dead", {"stream": "other", "id": "1-0", "orig:a": "1"}).decode()
+    foreign = redis_client.xadd(dead_letter_key(STREAM), {"stream": "other", "id": "1-0", "orig:a": "1"}).decode()
     length = redis_client.xlen(STREAM)
     response = post_json(api, api_url(STREAM, "dead-letters", "redrive"), {"ids": [dead_ids[0], foreign]})
     assert response.status_code == 409
     assert "Nothing was moved" in response.json()["error"]
     assert redis_client.xlen(STREAM) == length
-    assert redis_client.xlen(f"{STREAM}:dead") == 4
+    assert redis_client.xlen(dead_letter_key(STREAM)) == 4
     for bad in [{"ids": ["nope"]}, {"ids": []}, {}]:
         assert post_json(api, api_url(STREAM, "dead-letters", "redrive"), bad).status_code == 400, bad
 

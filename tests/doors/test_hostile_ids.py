@@ -11,6 +11,7 @@ import json
 import pytest
 from channels.layers import BaseChannelLayer
 
+from streams_app.gateway.keys import dead_letter_key
 from streams_app.jobs.progress import job_group
 from tests.doors.test_ingest_contract import csrf_token, snapshot
 
@@ -27,7 +28,9 @@ def exhausted(redis_client) -> dict:
 
 
 def test_redriving_dead_letters_onto_an_exhausted_stream_is_409_and_moves_nothing(api, exhausted, redis_client):
-    dead = redis_client.xadd("chennai:dead", {"stream": "chennai", "id": "5-0", "orig:temperature": "26"}).decode()
+    dead = redis_client.xadd(
+        dead_letter_key("chennai"), {"stream": "chennai", "id": "5-0", "orig:temperature": "26"}
+    ).decode()
     before = snapshot(redis_client)
 
     response = api.post(

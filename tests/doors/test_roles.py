@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import pytest
 from django.test import Client
 
+from streams_app.gateway.keys import dead_letter_key
 from streams_app.models import AuditEvent
 from streams_app.team.roles import ACTIONS, OPERATOR_ACTIONS, OPERATORS, STREAM_ADMINS
 
@@ -70,7 +71,7 @@ def scene(redis_client):
     redis_client.xreadgroup("mygroup", "alice", {"chennai": ">"}, count=1)
     redis_client.xgroup_createconsumer("chennai", "mygroup", "idle")
     dead_id = redis_client.xadd(
-        "chennai:dead",
+        dead_letter_key("chennai"),
         {"stream": "chennai", "id": "9-0", "group": "mygroup", "consumer": "alice", "deliveries": "6", "error": "x"}
         | {"orig:temperature": "1", "orig:humidity": "2"},
     ).decode()

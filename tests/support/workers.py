@@ -15,6 +15,7 @@ from pathlib import Path
 
 import redis
 
+from streams_app.gateway.keys import DEAD_LETTER_TEMPLATE, dead_letter_key
 from tests.support.worker_handlers import PROCESSED_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -104,7 +105,7 @@ class Ledger:
         return sum(count - 1 for count in self.processed.values() if count > 1)
 
 
-def ledger(client: redis.Redis, streams: list[str], *, dead_suffix: str = ":dead") -> Ledger:
+def ledger(client: redis.Redis, streams: list[str], *, dead_letter_template: str = DEAD_LETTER_TEMPLATE) -> Ledger:
     all_ids = {(stream, entry_id.decode()) for stream in streams for entry_id, _ in client.xrange(stream)}
     processed: Counter = Counter()
     by_consumer: Counter = Counter()
@@ -114,7 +115,7 @@ def ledger(client: redis.Redis, streams: list[str], *, dead_suffix: str = ":dead
         by_consumer[consumer] += 1
     dead = set()
     for stream in streams:
-        for _, fields in client.xrange(stream + dead_suffix):
+        for _, fields in client.xrange(dead_letter_key(stream, dead_letter_template)):
             dead.add((fields[b"stream"].decode(), fields[b"id"].decode()))
     return Ledger(all_ids, processed, by_consumer, dead)
 

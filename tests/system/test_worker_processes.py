@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from streams_app.gateway.keys import dead_letter_key
 from tests.support.workers import WorkerProcess, ledger, pending_count, processed_count, wait_until
 
 pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=False)]
@@ -106,7 +107,7 @@ def test_poison_entry_is_dead_lettered_after_max_deliveries_and_the_rest_process
     start_worker("alice", "--count", "5", "--claim-idle", "200", "--max-deliveries", "3")
 
     wait_until(
-        lambda: redis_client.xlen(STREAM + ":dead") == 1 and settled(redis_client, 20),
+        lambda: redis_client.xlen(dead_letter_key(STREAM)) == 1 and settled(redis_client, 20),
         what="the poison entry dead-lettered",
     )
     book = ledger(redis_client, [STREAM])
@@ -114,7 +115,7 @@ def test_poison_entry_is_dead_lettered_after_max_deliveries_and_the_rest_process
     assert book.duplicates == 0
     assert (STREAM, ids[7]) in book.dead
     assert (STREAM, ids[7]) not in book.processed
-    [(_, letter)] = redis_client.xrange(STREAM + ":dead")
+    [(_, letter)] = redis_client.xrange(dead_letter_key(STREAM))
     letter = {k.decode(): v.decode() for k, v in letter.items()}
     assert letter["stream"] == STREAM and letter["id"] == ids[7]
     assert letter["group"] == "mygroup" and letter["consumer"] == "alice"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from streams_app.domain.catalog import parse_include_internal, streams_page
+from streams_app.gateway.keys import dead_letter_key
 
 pytestmark = pytest.mark.usefixtures("redis_client")
 
@@ -14,7 +15,7 @@ INTERNAL = [
     "weatherstreams:processed:mygroup",
     "weatherstreams:asgispecific.abc!def",
     "rq:results:0f3a",
-    "chennai:dead",
+    dead_letter_key("chennai"),
 ]
 
 
@@ -22,7 +23,7 @@ def make_keys(redis_client, *, cities=("chennai", "madurai")) -> None:
     pipe = redis_client.pipeline()
     for name in [*cities, *INTERNAL]:
         pipe.xadd(name, {"n": "1"})
-    pipe.xadd("chennai:dead", {"n": "2"})
+    pipe.xadd(dead_letter_key("chennai"), {"n": "2"})
     pipe.set("a-string", "x")
     pipe.execute()
 
@@ -50,7 +51,7 @@ def test_asked_for_the_internal_keys_are_listed_too_and_marked_with_why(store, r
     assert "the app's own keys" in reasons["weatherstreams:processed:mygroup"]
     assert "channel layer" in reasons["weatherstreams:asgispecific.abc!def"]
     assert "RQ's keys" in reasons["rq:results:0f3a"]
-    assert reasons["chennai:dead"] == "the dead-letter stream of “chennai”"
+    assert reasons[dead_letter_key("chennai")] == "the dead-letter stream of “chennai”"
     internal = [s for s in page.streams if s.internal]
     assert all(s.dead_letters is None for s in internal)  # internal keys have no dead letters of their own
     assert page.include_internal

@@ -1,7 +1,8 @@
-"""Key names and error translation: a stream's companion keys carry its name and the app's own
-keys its prefix; keys that are not UTF-8 round-trip; Redis being away, busy or loading is
-RedisUnavailable, WRONGTYPE is a Conflict, anything else is left for the caller (None); and a
-store whose Redis is not there, or is busy running a script, raises RedisUnavailable."""
+"""Key names and error translation: a stream's companion keys carry its name (as a hash tag, see
+test_key_scheme.py) and the app's own keys its prefix; keys that are not UTF-8 round-trip;
+Redis being away, busy or loading is RedisUnavailable, WRONGTYPE is a Conflict, anything else
+is left for the caller (None); and a store whose Redis is not there, or is busy running a
+script, raises RedisUnavailable."""
 
 from __future__ import annotations
 
@@ -45,9 +46,10 @@ def test_the_companion_keys_of_a_stream_contain_its_name():
     assert all(key.startswith(f"{keys.APP_PREFIX}:") for key in companions[1:])
 
 
-def test_the_dead_letter_key_follows_its_template():
-    assert keys.dead_letter_key(STREAM, "{stream}:dead") == "chennai:dead"
-    assert keys.dead_letter_key(STREAM, "dead-letters:{stream}") == "dead-letters:chennai"
+def test_the_dead_letter_key_follows_its_template_with_the_stream_as_its_hash_tag():
+    assert keys.dead_letter_key(STREAM, "{stream}:dead") == "{chennai}:dead"
+    assert keys.dead_letter_key(STREAM, "dead-letters:{stream}") == "dead-letters:{chennai}"
+    assert keys.dead_letter_key(STREAM) == keys.dead_letter_key(STREAM, keys.DEAD_LETTER_TEMPLATE)
 
 
 def test_companion_keys_differ_per_stream_group_and_minute():
@@ -103,6 +105,12 @@ TEMPLATE = "{stream}:dead"
         ("weatherstreams:asgispecific.abc!def", "channel layer"),
         ("rq:results:4f0c", "RQ's keys"),
         ("rq:queue:default", "RQ's keys"),
+        ("{chennai}:dead", "the dead-letter stream of “chennai”"),
+        ("{caf\udce9}:dead", "the dead-letter stream of “caf\\xe9”"),
+        ("{eu}.chennai:dead", "the dead-letter stream of “{eu}.chennai”"),
+        ("{chennai:dead}:dead", "the dead-letter stream of “chennai:dead”"),
+        ("weatherstreams:{chennai}:errors:mygroup", "the app's own keys"),
+        # the previous scheme's, until migrate_keys has moved them
         ("chennai:dead", "the dead-letter stream of “chennai”"),
         ("caf\udce9:dead", "the dead-letter stream of “caf\\xe9”"),
         ("chennai:dead:dead", "the dead-letter stream of “chennai:dead”"),
@@ -121,8 +129,10 @@ def test_user_streams_are_not_internal(name):
 
 
 def test_dead_letter_streams_follow_the_configured_template():
-    assert keys.dead_letter_source("dlq.chennai", "dlq.{stream}") == "chennai"
+    assert keys.dead_letter_source("dlq.{chennai}", "dlq.{stream}") == "chennai"
+    assert keys.dead_letter_source("dlq.chennai", "dlq.{stream}") == "chennai"  # the previous scheme
     assert keys.dead_letter_source("chennai:dead", "dlq.{stream}") is None
+    assert keys.dead_letter_source("{chennai}:dead", "dlq.{stream}") is None
     assert keys.dead_letter_source("x|chennai|chennai", "x|{stream}|{stream}") == "chennai"
     assert keys.dead_letter_source("x|chennai|madurai", "x|{stream}|{stream}") is None
     assert keys.dead_letter_source("anything", "{stream}") is None  # a template with no fixed part names none

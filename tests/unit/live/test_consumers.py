@@ -11,7 +11,7 @@ from channels.layers import get_channel_layer
 from django.contrib.auth.models import AnonymousUser
 
 from streams_app.domain.names import url_token
-from streams_app.gateway.keys import heartbeat_key, processed_events_key, workers_index_key
+from streams_app.gateway.keys import dead_letter_key, heartbeat_key, processed_events_key, workers_index_key
 from streams_app.gateway.worker_io import BatchOutcome, WorkerIO
 from streams_app.jobs.progress import job_group, job_start
 from streams_app.live import messages
@@ -301,7 +301,7 @@ def test_the_dashboard_leaves_out_internal_keys_and_knows_the_tutorials_lag(redi
     for n in range(3):
         redis_client.xadd(STREAM, {"temperature": str(20 + n)})
     redis_client.xadd("weatherstreams:processed:g", {"consumer": "alice"})
-    redis_client.xadd(f"{STREAM}:dead", {"stream": STREAM, "id": "1-0"})
+    redis_client.xadd(dead_letter_key(STREAM), {"stream": STREAM, "id": "1-0"})
     redis_client.xadd("rq:whatever", {"x": "1"})
 
     async def scenario() -> None:

@@ -21,13 +21,13 @@ def test_the_defaults_are_the_apps_settings(settings):
 
     assert config.streams == ("madurai", "salem")
     assert (config.group, config.count, config.max_deliveries) == ("othergroup", 7, 9)
-    assert config.dead_letter_stream("salem") == "dead:salem"
+    assert config.dead_letter_stream("salem") == "dead:{salem}"  # the stream's name as its hash tag
 
 
 def test_what_is_given_wins_over_the_settings():
     config = worker_config(name="bob", streams=["chennai", "chennai"], count=3, block_ms=10, start_id="0")
     assert (config.streams, config.count, config.block_ms, config.start_id) == (("chennai",), 3, 10, "0")
-    assert config.dead_letter_stream("chennai") == "chennai:dead"
+    assert config.dead_letter_stream("chennai") == "{chennai}:dead"
 
 
 def test_the_worker_knows_nothing_of_django():

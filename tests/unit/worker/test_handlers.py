@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from streams_app.domain.readings import READING_FIELDS
-from streams_app.gateway.keys import stats_key
+from streams_app.gateway.keys import dead_letter_key, stats_key
 from streams_app.gateway.stats import StatsStore
 from streams_app.worker import Message
 from streams_app.worker.handlers import WeatherProcessor, noop
@@ -110,10 +110,10 @@ def test_a_refused_reading_ends_in_the_dead_letters_and_the_others_are_counted(w
     workers.run(WeatherProcessor(stats), max_deliveries=1, claim_idle_ms=50)
 
     wait_until(
-        lambda: redis_client.xlen(f"{STREAM}:dead") == 1 and not pending_ids(redis_client),
+        lambda: redis_client.xlen(dead_letter_key(STREAM)) == 1 and not pending_ids(redis_client),
         what="the refused reading dead-lettered",
     )
-    [(_, letter)] = redis_client.xrange(f"{STREAM}:dead")
+    [(_, letter)] = redis_client.xrange(dead_letter_key(STREAM))
     assert letter[b"id"].decode() == ids[1]
     assert b"is not a number" in letter[b"error"]
     assert sum(minute.count for minute in stats.minutes(STREAM, fields=READING_FIELDS)) == 2

@@ -6,12 +6,18 @@ from __future__ import annotations
 
 import json
 
-from streams_app.gateway.keys import errors_key, heartbeat_key, name_lock_key, processed_events_key
+from streams_app.gateway.keys import (
+    dead_letter_key,
+    errors_key,
+    heartbeat_key,
+    name_lock_key,
+    processed_events_key,
+)
 from streams_app.worker import Message, sampling
 from tests.support.workers import wait_until
 from tests.unit.worker.in_process import GROUP, STREAM, add_readings, pending_ids, refuse_poison
 
-DEAD = f"{STREAM}:dead"
+DEAD = dead_letter_key(STREAM)
 
 
 def recorded_error(client, entry_id: str) -> str | None:
