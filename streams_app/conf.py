@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from streams_app.gateway.keys import DEAD_LETTER_TEMPLATE, dead_letter_template_problem
+from streams_app.key_templates import DEAD_LETTER_TEMPLATE, dead_letter_template_problem
 
 DEFAULTS = {
     "WEATHERSTREAMS_GROUP": "mygroup",

@@ -37,12 +37,11 @@ import re
 from redis.crc import key_slot
 
 from streams_app.errors import BadInput
+from streams_app.key_templates import DEAD_LETTER_TEMPLATE, STREAM_PLACEHOLDER
 
 APP_PREFIX = "weatherstreams"
 CHANNEL_LAYER_PREFIX = f"{APP_PREFIX}:asgi"
 RQ_PREFIX = "rq"
-STREAM_PLACEHOLDER = "{stream}"
-DEAD_LETTER_TEMPLATE = f"{STREAM_PLACEHOLDER}:dead"  # conf's WEATHERSTREAMS_DEAD_LETTER_STREAM default
 # Marks a tag computed for a stream whose name cannot be its own tag (see slot_prefix).
 _COMPUTED_TAG_MARK = "~"
 
@@ -125,19 +124,6 @@ def dead_letter_key(stream: str, template: str = DEAD_LETTER_TEMPLATE) -> str:
     or a worker's --dead-letter) with `{stream}` replaced by the stream's `slot_prefix`, so the
     dead letters share the stream's slot whatever the template (`{chennai}:dead`)."""
     return template.replace(STREAM_PLACEHOLDER, slot_prefix(stream))
-
-
-def dead_letter_template_problem(template: str) -> str | None:
-    """What is wrong with a dead-letter template (None: nothing): it must name `{stream}`, and have
-    no other braces (they would set the hash tag, or were str.format fields) and a fixed part."""
-    if STREAM_PLACEHOLDER not in template:
-        return "must contain {stream}."
-    fixed = template.replace(STREAM_PLACEHOLDER, "")
-    if "{" in fixed or "}" in fixed:
-        return "may hold no braces but {stream}: the stream's name is the dead letters' hash tag."
-    if not fixed:
-        return "needs more than {stream}: the dead letters would be a stream of their own, looking like a user's."
-    return None
 
 
 def errors_key(stream: str, group: str) -> str:

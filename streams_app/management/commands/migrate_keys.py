@@ -11,7 +11,8 @@ from streams_app.conf import app_settings
 from streams_app.domain.key_migration import describe_move, keys_migrate, migration_summary
 from streams_app.errors import DomainError
 from streams_app.gateway.key_migration import key_migration_store
-from streams_app.gateway.keys import dead_letter_template_problem, display_name
+from streams_app.gateway.keys import display_name
+from streams_app.key_templates import dead_letter_template_problem
 from streams_app.team.audit import Actor, audit_record
 from streams_app.team.roles import Action
 

@@ -12,6 +12,7 @@ from streams_app.domain.ids import parse_new_entry_id
 from streams_app.domain.names import validate_city
 from streams_app.errors import BadInput
 from streams_app.gateway.clients import startup_problem
+from streams_app.key_templates import dead_letter_template_problem
 from streams_app.worker import WorkerConfig, WorkerRefused
 from streams_app.worker.build import run_worker_process, worker_config
 
@@ -122,6 +123,6 @@ class Command(BaseCommand):
                 raise CommandError(f"--{option.replace('_', '-')} must be at least {minimum}.")
         if options["work_seconds"] < 0:
             raise CommandError("--work-seconds cannot be negative.")
-        if "{stream}" not in options["dead_letter"] and len(config.streams) > 1:
-            raise CommandError("With several streams, --dead-letter must contain {stream}.")
+        if problem := dead_letter_template_problem(options["dead_letter"]):
+            raise CommandError(f"--dead-letter {problem}")
         return config

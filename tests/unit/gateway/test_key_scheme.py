@@ -19,6 +19,7 @@ from streams_app.conf import app_settings
 from streams_app.gateway import keys
 from streams_app.gateway.groups import GroupStore
 from streams_app.gateway.stats import MinuteAggregate, StatsStore
+from streams_app.key_templates import dead_letter_template_problem
 from tests.support.redis_server import RedisServer, free_port
 
 NAMES = [
@@ -158,7 +159,7 @@ def test_the_previous_schemes_names():
     ],
 )
 def test_a_dead_letter_template_must_name_the_stream_and_set_no_tag_of_its_own(settings, template, problem):
-    found = keys.dead_letter_template_problem(template)
+    found = dead_letter_template_problem(template)
     assert found is None if problem is None else problem in found
     settings.WEATHERSTREAMS_DEAD_LETTER_STREAM = template
     if problem is None:
