@@ -193,10 +193,13 @@ def group_pending_action(request: HttpRequest, token: str, group: str) -> HttpRe
     store = group_store()
     actor, where = _actor(request), {"stream": stream, "group": group_name}
     try:
-        if action == "ack_shown":
-            ids = request.POST.getlist("shown")
+        if action in {"ack", "ack_shown"}:
+            shown = action == "ack_shown"
+            ids = request.POST.getlist("shown" if shown else "ids")
             if not ids:
-                raise BadInput("No entries were shown, so none was acked.")
+                raise BadInput(
+                    "No entries were shown, so none was acked." if shown else "Select at least one entry first."
+                )
             acked = change(
                 actor,
                 ACK,
@@ -205,36 +208,26 @@ def group_pending_action(request: HttpRequest, token: str, group: str) -> HttpRe
                 detail={"ids": ids},
                 **where,
             )
-            messages.success(request, f"Acked {acked} of the {len(ids)} entries shown.")
-        elif action in {"ack", "claim"}:
+            which = f"the {len(ids)} entries shown" if shown else f"{len(ids)} selected entries"
+            messages.success(request, f"Acked {acked} of {which}.")
+        elif action == "claim":
             ids = request.POST.getlist("ids")
             if not ids:
                 raise BadInput("Select at least one entry first.")
-            if action == "ack":
-                acked = change(
-                    actor,
-                    ACK,
-                    lambda: pending_ack(store=store, stream=stream, group=group_name, ids=ids),
-                    describe=lambda acked: f"{acked} acked",
-                    detail={"ids": ids},
-                    **where,
-                )
-                messages.success(request, f"Acked {acked} of {len(ids)} selected entries.")
-            else:
-                consumer = request.POST.get("consumer", "").strip()
-                min_idle = request.POST.get("min_idle")
-                claimed = change(
-                    actor,
-                    CLAIM,
-                    lambda: pending_claim(
-                        store=store, stream=stream, group=group_name, ids=ids, consumer=consumer, min_idle=min_idle
-                    ),
-                    describe=lambda claimed: f"{len(claimed)} claimed",
-                    consumer=consumer,
-                    detail={"ids": ids, "min_idle": min_idle or "0"},
-                    **where,
-                )
-                messages.success(request, f"Claimed {len(claimed)} of {len(ids)} selected entries for “{consumer}”.")
+            consumer = request.POST.get("consumer", "").strip()
+            min_idle = request.POST.get("min_idle")
+            claimed = change(
+                actor,
+                CLAIM,
+                lambda: pending_claim(
+                    store=store, stream=stream, group=group_name, ids=ids, consumer=consumer, min_idle=min_idle
+                ),
+                describe=lambda claimed: f"{len(claimed)} claimed",
+                consumer=consumer,
+                detail={"ids": ids, "min_idle": min_idle or "0"},
+                **where,
+            )
+            messages.success(request, f"Claimed {len(claimed)} of {len(ids)} selected entries for “{consumer}”.")
         else:
             raise BadInput("Choose ack, ack all shown or claim.")
     except DomainError as error:
