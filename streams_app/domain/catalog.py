@@ -14,26 +14,36 @@ from streams_app.conf import app_settings
 from streams_app.errors import BadInput
 from streams_app.gateway import StreamStore, StreamSummary
 from streams_app.gateway.keys import dead_letter_key, display_name, internal_reason
+from streams_app.gateway.types import ScanCursor
 
 
 @dataclass(frozen=True, slots=True)
 class StreamsPage:
     streams: list[StreamSummary]
-    cursor: int
-    next_cursor: int | None
+    cursor: ScanCursor
+    next_cursor: ScanCursor | None
     include_internal: bool = False
 
 
-def parse_scan_cursor(raw: str | None) -> int:
+def parse_scan_cursor(raw: str | None) -> ScanCursor:
+    """A page cursor from a query: a Redis SCAN cursor (an int), or a cluster's `<primary>.<node cursor>`."""
     if raw is None or raw.strip() == "":
         return 0
-    try:
-        cursor = int(raw)
-    except ValueError:
-        raise BadInput(f"“{display_name(raw)}” is not a valid page cursor.", field="cursor") from None
-    if cursor < 0 or cursor >= 2**64:
-        raise BadInput(f"“{display_name(raw)}” is not a valid page cursor.", field="cursor")
-    return cursor
+    refusal = BadInput(f"“{display_name(raw)}” is not a valid page cursor.", field="cursor")
+    index, dot, node_cursor = raw.partition(".")
+    if not dot:
+        try:
+            cursor = int(raw)
+        except ValueError:
+            raise refusal from None
+        if cursor < 0 or cursor >= 2**64:
+            raise refusal
+        return cursor
+    # Digits only in a cluster cursor; and a cluster never has more primaries than hash slots.
+    parts_ok = all(part.isascii() and part.isdigit() for part in (index, node_cursor))
+    if not parts_ok or int(index) >= 16384 or int(node_cursor) >= 2**64:
+        raise refusal
+    return f"{int(index)}.{int(node_cursor)}"
 
 
 def parse_include_internal(raw: str | None) -> bool:
@@ -42,7 +52,7 @@ def parse_include_internal(raw: str | None) -> bool:
 
 
 def streams_page(
-    *, store: StreamStore, cursor: int = 0, per_page: int = 50, include_internal: bool = False
+    *, store: StreamStore, cursor: ScanCursor = 0, per_page: int = 50, include_internal: bool = False
 ) -> StreamsPage:
     """Up to about `per_page` streams from `cursor` on, sorted by name, with their summaries and
     the length of each one's dead-letter stream; the app's and RQ's own keys only when

@@ -9,6 +9,7 @@ import functools
 
 import redis
 import redis.asyncio as aioredis
+import redis.cluster
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
@@ -45,14 +46,26 @@ def connect_async(url: str, *, socket_timeout: float = LIVE_TIMEOUT_SECONDS) -> 
     return aioredis.Redis.from_url(url, **client_options(socket_timeout=socket_timeout, retries=1))
 
 
+def connect_cluster(
+    url: str, *, socket_timeout: float | None = REQUEST_TIMEOUT_SECONDS, retries: int = 2
+) -> redis.cluster.RedisCluster:
+    """A cluster client that finds every node from the one at `url` (passwords and rediss:// as for `connect`)."""
+    options = client_options(socket_timeout=socket_timeout, retries=retries)
+    # RedisCluster keeps its node connections retry-free and retries itself (following MOVED,
+    # refreshing the slot map), so the Retry is the cluster's; it has no retry_on_error or
+    # health_check_interval (node options it does not know are dropped, so none are passed).
+    del options["retry_on_error"], options["health_check_interval"]
+    return redis.cluster.RedisCluster.from_url(url, **options)
+
+
 @functools.cache
-def _shared_client(url: str) -> redis.Redis:
-    return connect(url)
+def _shared_client(url: str, cluster: bool) -> redis.Redis | redis.cluster.RedisCluster:
+    return connect_cluster(url) if cluster else connect(url)
 
 
-def app_client() -> redis.Redis:
-    """This process's client on the app's Redis (one connection pool per URL)."""
-    return _shared_client(app_settings().redis_url)
+def app_client() -> redis.Redis | redis.cluster.RedisCluster:
+    """This process's client on the app's Redis (one connection pool per URL): a RedisCluster in cluster mode."""
+    return _shared_client(app_settings().redis_url, cluster_mode())
 
 
 def worker_client(*, block_ms: int) -> redis.Redis:
@@ -77,16 +90,23 @@ QUEUE_NEEDS_ONE_NODE = (
 )
 
 
-@functools.cache
+_cluster_answers: dict[str, bool] = {}
+
+
 def server_is_cluster(url: str) -> bool | None:
-    """Whether the Redis at `url` runs in cluster mode (INFO cluster); None when it cannot be asked."""
+    """Whether the Redis at `url` runs in cluster mode (INFO cluster); None when it cannot be asked.
+    Answers are remembered per URL; "cannot be asked" is not, so a Redis that was down is asked again."""
+    if url in _cluster_answers:
+        return _cluster_answers[url]
     client = connect(url, socket_timeout=2.0, retries=0)
     try:
-        return bool(int(client.info("cluster").get("cluster_enabled", 0)))
+        answer = bool(int(client.info("cluster").get("cluster_enabled", 0)))
     except (redis.RedisError, OSError, ValueError):
         return None
     finally:
         client.close()
+    _cluster_answers[url] = answer
+    return answer
 
 
 def cluster_mode() -> bool:

@@ -1,12 +1,17 @@
-"""Stream reads and writes: XADD (the bulk path is in bulk.py), XRANGE/XREVRANGE, XINFO STREAM, SCAN, MEMORY."""
+"""Stream reads and writes: XADD (the bulk path is in bulk.py), XRANGE/XREVRANGE, XINFO STREAM, SCAN, MEMORY.
+
+On a Redis Cluster (a `RedisCluster` client) key commands and non-transactional pipelines are
+routed per key by redis-py; SCAN and INFO are per node, so those two walk every primary here.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 import redis
+import redis.cluster
 
-from streams_app.errors import Conflict, NotFound
+from streams_app.errors import BadInput, Conflict, NotFound
 from streams_app.gateway.bulk import bulk_add_entries
 from streams_app.gateway.errors import EXHAUSTED_ID, redis_call, translate_redis_error
 from streams_app.gateway.keys import display_name, key_bytes, key_from_bytes
@@ -15,6 +20,7 @@ from streams_app.gateway.types import (
     Entry,
     EntryBatch,
     RangeQuery,
+    ScanCursor,
     ServerMemory,
     StreamId,
     StreamKeysPage,
@@ -29,8 +35,9 @@ Fields = Sequence[tuple[str, str]]
 class StreamStore:
     """Typed access to the streams of one Redis database."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis | redis.cluster.RedisCluster) -> None:
         self.client = client
+        self.on_cluster = isinstance(client, redis.cluster.RedisCluster)
 
     # --- writes -----------------------------------------------------------------
 
@@ -140,7 +147,7 @@ class StreamStore:
     def scan_stream_keys(
         self,
         *,
-        cursor: int = 0,
+        cursor: ScanCursor = 0,
         want: int = 50,
         scan_count: int = 1000,
         max_calls: int = 20,
@@ -148,7 +155,12 @@ class StreamStore:
     ) -> StreamKeysPage:
         """Walk the keyspace with SCAN ... TYPE stream until `want` keys (that `keep` accepts, when
         given) are found or `max_calls` SCAN calls are spent, so a huge keyspace never holds a page
-        up: a page may hold fewer keys than `want`, and its cursor still moves on."""
+        up: a page may hold fewer keys than `want`, and its cursor still moves on. On a cluster the
+        walk goes through every primary in turn, under one cursor `"<primary>.<node cursor>"`."""
+        if self.on_cluster:
+            return self._scan_cluster(cursor, want=want, scan_count=scan_count, max_calls=max_calls, keep=keep)
+        if not isinstance(cursor, int):
+            raise BadInput(f"“{display_name(str(cursor))}” is not a page cursor of this Redis.", field="cursor")
         names: list[str] = []
         scanned_calls = 0
         while True:
@@ -160,6 +172,36 @@ class StreamStore:
             if cursor == 0 or len(names) >= want or scanned_calls >= max_calls:
                 break
         return StreamKeysPage(names=names, next_cursor=cursor or None)
+
+    def _scan_cluster(
+        self, cursor: ScanCursor, *, want: int, scan_count: int, max_calls: int, keep: Callable[[str], bool] | None
+    ) -> StreamKeysPage:
+        primaries = self._primaries_by_slot()
+        index, node_cursor = _cluster_position(cursor, len(primaries))
+        names: list[str] = []
+        scanned_calls = 0
+        while True:
+            node = primaries[index]
+            cursors, keys = self.client.scan(cursor=node_cursor, count=scan_count, _type="stream", target_nodes=node)
+            node_cursor = int(cursors[node.name])
+            scanned_calls += 1
+            found = (key_from_bytes(key) for key in keys)
+            names.extend(found if keep is None else filter(keep, found))
+            if node_cursor == 0:
+                index += 1
+                if index == len(primaries):
+                    return StreamKeysPage(names=names, next_cursor=None)
+            if len(names) >= want or scanned_calls >= max_calls:
+                return StreamKeysPage(names=names, next_cursor=f"{index}.{node_cursor}")
+
+    def _primaries_by_slot(self) -> list[redis.cluster.ClusterNode]:
+        """The primaries ordered by the lowest slot each serves: a failover keeps a cursor's index valid."""
+        lowest: dict[str, tuple[int, redis.cluster.ClusterNode]] = {}
+        for slot, nodes in self.client.nodes_manager.slots_cache.items():
+            primary = nodes[0]  # redis-py lists a slot's primary first
+            if primary.name not in lowest or slot < lowest[primary.name][0]:
+                lowest[primary.name] = (slot, primary)
+        return [node for _, node in sorted(lowest.values(), key=lambda pair: pair[0])]
 
     @redis_call
     def summaries(
@@ -202,6 +244,9 @@ class StreamStore:
 
     @redis_call
     def server_memory(self) -> ServerMemory:
+        """Memory and version of the Redis; on a cluster summed over the primaries, with each one's use."""
+        if self.on_cluster:
+            return self._cluster_memory()
         memory = self.client.info("memory")
         server = self.client.info("server")
         return ServerMemory(
@@ -211,3 +256,45 @@ class StreamStore:
             maxmemory=int(memory.get("maxmemory", 0)),
             redis_version=str(server.get("redis_version", "")),
         )
+
+    def _cluster_memory(self) -> ServerMemory:
+        per_node = []
+        for node in self._primaries_by_slot():
+            memory = self.client.info("memory", target_nodes=node)
+            server = self.client.info("server", target_nodes=node)
+            per_node.append((node.name, memory, str(server.get("redis_version", ""))))
+        limits = [int(memory.get("maxmemory", 0)) for _, memory, _ in per_node]
+        return ServerMemory(
+            used_memory_human=human_bytes(sum(int(memory.get("used_memory", 0)) for _, memory, _ in per_node)),
+            used_memory_dataset=sum(int(memory.get("used_memory_dataset", 0)) for _, memory, _ in per_node),
+            # The sum of each primary's peak: a bound on the cluster's peak (they need not coincide).
+            used_memory_peak_human=human_bytes(
+                sum(int(memory.get("used_memory_peak", 0)) for _, memory, _ in per_node)
+            ),
+            # 0 is "no limit" in Redis: one unlimited primary leaves the cluster unlimited.
+            maxmemory=0 if 0 in limits else sum(limits),
+            redis_version=", ".join(sorted({version for _, _, version in per_node})),
+            nodes=tuple((name, int(memory.get("used_memory", 0))) for name, memory, _ in per_node),
+        )
+
+
+def _cluster_position(cursor: ScanCursor, primaries: int) -> tuple[int, int]:
+    """(primary index, node cursor) of a cluster cursor; 0 is the start. BadInput for anything else."""
+    if cursor == 0:
+        return 0, 0
+    index, dot, node_cursor = str(cursor).partition(".")
+    if isinstance(cursor, str) and dot and index.isdigit() and node_cursor.isdigit() and int(index) < primaries:
+        return int(index), int(node_cursor)
+    raise BadInput(f"“{display_name(str(cursor))}” is not a page cursor of this Redis Cluster.", field="cursor")
+
+
+def human_bytes(size: int) -> str:
+    """A size as Redis's INFO writes it (`used_memory_human`): 1023B, 1.50K, 2.25M, ..."""
+    if size < 1024:
+        return f"{size}B"
+    scaled = float(size)
+    for unit in "KMGT":
+        scaled /= 1024
+        if scaled < 1024:
+            return f"{scaled:.2f}{unit}"
+    return f"{scaled / 1024:.2f}P"

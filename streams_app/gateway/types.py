@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from streams_app.gateway.keys import key_from_bytes
 
 MAX_PART = 2**64 - 1  # each part of an ID is a 64-bit unsigned integer
+# A SCAN position: one Redis's own cursor (an int), or on a cluster "<primary>.<that node's cursor>".
+ScanCursor = int | str
 
 
 @dataclass(frozen=True, order=True, slots=True)
@@ -146,7 +148,7 @@ class StreamKeysPage:
     """Stream keys found by one SCAN walk, and the cursor to go on from (None when done)."""
 
     names: list[str]
-    next_cursor: int | None
+    next_cursor: ScanCursor | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +168,8 @@ class ServerMemory:
     used_memory_peak_human: str
     maxmemory: int
     redis_version: str
+    # On a cluster: (address, used_memory in bytes) of every primary, the figures above summed.
+    nodes: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
