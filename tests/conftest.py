@@ -123,6 +123,16 @@ def staff_user(db, django_user_model):
 
 
 @pytest.fixture
+def staff(staff_user, redis_client):
+    """A browser-like client (CSRF checks on) logged in as a superuser, for admin pages."""
+    from django.test import Client
+
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(staff_user)
+    return browser
+
+
+@pytest.fixture
 def web(client, user, redis_client):
     """A browser-like test client, logged in, with CSRF checks on."""
     from django.test import Client

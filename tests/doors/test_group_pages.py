@@ -15,6 +15,7 @@ from django.test import Client
 from streams_app.domain.names import key_bytes, url_token
 from streams_app.gateway.keys import dead_letter_key, heartbeat_key
 from streams_app.gateway.worker_io import BatchOutcome, DeadLetter, WorkerIO
+from tests.support.entries import add, read
 from tests.support.redis_server import free_port
 
 STREAM = "chennai"
@@ -41,20 +42,6 @@ def text_of(response) -> str:
 
 def messages_of(response) -> list[str]:
     return [unescape(m) for m in re.findall(r'<li class="message[^"]*">(.*?)</li>', response.content.decode(), re.S)]
-
-
-def add(r, stream=STREAM, count=5, start_ms=1000):
-    ids = []
-    for index in range(count):
-        entry_id = f"{start_ms + index}-0"
-        r.xadd(stream, {"temperature": str(20 + index), "humidity": "50"}, id=entry_id)
-        ids.append(entry_id)
-    return ids
-
-
-def read(r, consumer, count, group="g", stream=STREAM):
-    reply = r.xreadgroup(group, consumer, {stream: ">"}, count=count)
-    return [raw_id.decode() for _, rows in reply for raw_id, _ in rows]
 
 
 def pending_of(r, group="g", stream=STREAM) -> dict[str, str]:

@@ -24,6 +24,7 @@ from streams_app.errors import BadInput, Conflict, NotFound
 from streams_app.gateway.keys import dead_letter_key, heartbeat_key, workers_index_key
 from streams_app.gateway.stores import group_store, heartbeat_store, stream_store
 from streams_app.gateway.worker_io import BatchOutcome, DeadLetter, WorkerIO
+from tests.support.entries import add, read
 from tests.support.redis_server import free_port
 
 STREAM = "chennai"
@@ -34,22 +35,6 @@ def anonymous(redis_client):
     from django.test import Client
 
     return Client()
-
-
-def add(r, stream=STREAM, count=5, start_ms=1000):
-    """`count` entries with IDs start_ms-0, start_ms+1-0, ...; returns their IDs."""
-    ids = []
-    for index in range(count):
-        entry_id = f"{start_ms + index}-0"
-        r.xadd(stream, {"temperature": str(20 + index), "humidity": "50"}, id=entry_id)
-        ids.append(entry_id)
-    return ids
-
-
-def read(r, consumer, count, group="g", stream=STREAM):
-    """Deliver up to `count` new entries to `consumer` (they become its pending entries)."""
-    reply = r.xreadgroup(group, consumer, {stream: ">"}, count=count)
-    return [raw_id.decode() for _, rows in reply for raw_id, _ in rows]
 
 
 def api_url(*parts):

@@ -51,13 +51,6 @@ def inline_code(markup: str) -> list[tuple[str, str]]:
     return found
 
 
-@pytest.fixture
-def staff(staff_user, redis_client) -> Client:
-    browser = Client(enforce_csrf_checks=True)
-    browser.force_login(staff_user)
-    return browser
-
-
 # --- the database -----------------------------------------------------------------------
 
 

@@ -9,7 +9,6 @@ import json
 from html import unescape
 
 import pytest
-from django.test import Client
 
 from tests.doors.test_ingest_contract import csrf_token, error_text, snapshot
 
@@ -32,13 +31,6 @@ def chennai(redis_client) -> dict:
 def zone(request, settings):
     settings.TIME_ZONE = request.param
     return request.param
-
-
-@pytest.fixture
-def staff(staff_user, redis_client):
-    browser = Client(enforce_csrf_checks=True)
-    browser.force_login(staff_user)
-    return browser
 
 
 def post(client, url: str, data: dict):

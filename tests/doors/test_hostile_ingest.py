@@ -7,7 +7,6 @@ can carry them)."""
 from __future__ import annotations
 
 import pytest
-from django.test import Client
 
 from streams_app.domain.names import key_bytes
 from tests.doors import test_ingest_contract as contract
@@ -69,13 +68,6 @@ def _params():
         for door in contract.DOORS
         if door not in case.not_through
     ]
-
-
-@pytest.fixture
-def staff(staff_user, redis_client):
-    browser = Client(enforce_csrf_checks=True)
-    browser.force_login(staff_user)
-    return browser
 
 
 @pytest.mark.parametrize(("case", "door"), _params())

@@ -8,7 +8,6 @@ from __future__ import annotations
 from html import unescape
 
 import pytest
-from django.test import Client
 
 from streams_app.jobs import tasks
 from tests.doors.test_ingest_contract import csrf_token, error_text, snapshot
@@ -43,13 +42,6 @@ def odd_group(chennai, redis_client) -> dict:
     redis_client.xgroup_create("chennai", b"\xff", id="0")
     redis_client.xreadgroup(b"\xff", "alice", {"chennai": ">"}, count=2)
     return snapshot(redis_client)
-
-
-@pytest.fixture
-def staff(staff_user, redis_client):
-    browser = Client(enforce_csrf_checks=True)
-    browser.force_login(staff_user)
-    return browser
 
 
 def trim_form(client, url: str, strategy: str, threshold: str, **extra):

@@ -342,13 +342,6 @@ THROUGH = {"form": through_form, "admin": through_admin, "api": through_api, "pr
 CLIENT_OF = {"form": "web", "admin": "staff", "api": "api", "produce": None}
 
 
-@pytest.fixture
-def staff(staff_user, redis_client):
-    browser = Client(enforce_csrf_checks=True)
-    browser.force_login(staff_user)
-    return browser
-
-
 @pytest.mark.parametrize(("case", "door"), _param_list())
 def test_every_door_gives_the_domain_outcome(case, door, redis_client, store, db, request):
     client = request.getfixturevalue(CLIENT_OF[door]) if CLIENT_OF[door] else None

@@ -30,13 +30,6 @@ def keys(redis_client) -> dict:
     return snapshot(redis_client)
 
 
-@pytest.fixture
-def staff(staff_user, redis_client):
-    browser = Client(enforce_csrf_checks=True)
-    browser.force_login(staff_user)
-    return browser
-
-
 def post(client: Client, url: str, data: dict):
     return client.post(url, {**data, "csrfmiddlewaretoken": csrf_token(client)})
 
