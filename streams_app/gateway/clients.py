@@ -6,6 +6,7 @@ decides what may start (`startup_problem`). RQ and the Channels layer use QUEUE_
 from __future__ import annotations
 
 import functools
+import time
 
 import redis
 import redis.asyncio as aioredis
@@ -91,17 +92,24 @@ QUEUE_NEEDS_ONE_NODE = (
 
 
 _cluster_answers: dict[str, bool] = {}
+_cluster_unanswered: dict[str, float] = {}  # url -> when asking last failed
+# While Redis is away every request builds its stores: ask again only this often, not per request.
+ASK_AGAIN_SECONDS = 5.0
 
 
 def server_is_cluster(url: str) -> bool | None:
     """Whether the Redis at `url` runs in cluster mode (INFO cluster); None when it cannot be asked.
-    Answers are remembered per URL; "cannot be asked" is not, so a Redis that was down is asked again."""
+    Answers are remembered per URL; "cannot be asked" only for a few seconds, so a Redis that was
+    down is asked again once it may be back."""
     if url in _cluster_answers:
         return _cluster_answers[url]
+    if time.monotonic() - _cluster_unanswered.get(url, float("-inf")) < ASK_AGAIN_SECONDS:
+        return None
     client = connect(url, socket_timeout=2.0, retries=0)
     try:
         answer = bool(int(client.info("cluster").get("cluster_enabled", 0)))
     except (redis.RedisError, OSError, ValueError):
+        _cluster_unanswered[url] = time.monotonic()
         return None
     finally:
         client.close()
