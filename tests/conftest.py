@@ -1,5 +1,12 @@
 """Fixtures: a real redis-server started for the run (flushed before each test), users,
-logged-in clients and API tokens."""
+logged-in clients and API tokens.
+
+A cluster run (`--redis-cluster`, or WEATHERSTREAMS_TEST_REDIS=cluster) keeps the streams on a
+real local 3-primary Redis Cluster: REDIS_URL is the cluster, QUEUE_REDIS_URL (RQ and the
+Channels layer) the single redis-server, and `redis_client` a cluster client. Tests of what
+only a single node has (killing or pausing the one Redis, the old key scheme's migration) are
+marked `single_node` and left out of a cluster run; they run in every single-node lane.
+"""
 
 from __future__ import annotations
 
@@ -13,21 +20,32 @@ from tests.support.redis_server import RedisServer
 pytest_plugins = ["tests.support.database", "tests.support.cluster_plugin"]
 
 _server: RedisServer | None = None
+_streams_url: str | None = None  # where the app keeps its streams: the redis-server, or the cluster
 ROOMS = {"unit", "doors", "system", "cluster"}
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Start the suite's own redis-server and point every setting (and child process) at it."""
-    global _server
+    """Start the suite's own redis-server (and, for a cluster run, cluster) and point every
+    setting (and child process) at it."""
+    global _server, _streams_url
+    from tests.support.cluster_plugin import cluster_requested, session_cluster
+
+    config.addinivalue_line("markers", "single_node: needs the streams on one Redis node (left out of cluster runs)")
     _server = RedisServer().start()
-    os.environ["REDIS_URL"] = _server.url
+    _streams_url = session_cluster().url if cluster_requested(config) else _server.url
+    os.environ["REDIS_URL"] = _streams_url
+    if _streams_url != _server.url:
+        os.environ["QUEUE_REDIS_URL"] = _server.url
     from django.conf import settings
 
     from weatherstreams.derived_settings import redis_dependent_settings, transport_security_settings
 
     # The test client speaks plain HTTP; production transport security is checked by
     # `check --deploy` in test_settings.py.
-    for name, value in {**redis_dependent_settings(_server.url), **transport_security_settings(https=False)}.items():
+    for name, value in {
+        **redis_dependent_settings(_streams_url, queue_url=_server.url),
+        **transport_security_settings(https=False),
+    }.items():
         setattr(settings, name, value)
     # Tests create many users: a fast hasher keeps the suite quick (never used outside tests).
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -39,6 +57,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         room = item.path.relative_to(config.rootpath / "tests").parts[0]
         if room in ROOMS:
             item.add_marker(room)
+    from tests.support.cluster_plugin import cluster_requested
+
+    if cluster_requested(config):
+        kept = [item for item in items if item.get_closest_marker("single_node") is None]
+        config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+        items[:] = kept
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -52,12 +76,30 @@ def redis_server() -> RedisServer:
     return _server
 
 
+@pytest.fixture(scope="session")
+def streams_url(redis_server: RedisServer) -> str:
+    """The URL of the app's streams (REDIS_URL): the redis-server, or in a cluster run the cluster."""
+    assert _streams_url is not None
+    return _streams_url
+
+
 @pytest.fixture
-def redis_client(redis_server: RedisServer):
-    """A plain redis-py client on the test server, which is empty at the start of each test."""
+def redis_client(redis_server: RedisServer, streams_url: str):
+    """A plain redis-py client on the app's streams (a RedisCluster in a cluster run), which
+    are empty at the start of each test, as is the queue's Redis."""
     redis_server.wait_ready()
-    client = redis_py.Redis.from_url(redis_server.url)
-    client.flushall()
+    if streams_url == redis_server.url:
+        client = redis_py.Redis.from_url(redis_server.url)
+        client.flushall()
+    else:
+        from tests.support.cluster_plugin import session_cluster
+
+        cluster = session_cluster()
+        cluster.wait_healthy()
+        cluster.flushall()
+        with redis_py.Redis.from_url(redis_server.url) as queue:
+            queue.flushall()
+        client = cluster.client()
     yield client
     client.close()
 

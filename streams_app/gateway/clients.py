@@ -10,6 +10,7 @@ import time
 
 import redis
 import redis.asyncio as aioredis
+import redis.asyncio.cluster
 import redis.cluster
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
@@ -47,16 +48,25 @@ def connect_async(url: str, *, socket_timeout: float = LIVE_TIMEOUT_SECONDS) -> 
     return aioredis.Redis.from_url(url, **client_options(socket_timeout=socket_timeout, retries=1))
 
 
-def connect_cluster(
-    url: str, *, socket_timeout: float | None = REQUEST_TIMEOUT_SECONDS, retries: int = 2
-) -> redis.cluster.RedisCluster:
-    """A cluster client that finds every node from the one at `url` (passwords and rediss:// as for `connect`)."""
+def _cluster_options(*, socket_timeout: float | None, retries: int) -> dict:
     options = client_options(socket_timeout=socket_timeout, retries=retries)
     # RedisCluster keeps its node connections retry-free and retries itself (following MOVED,
     # refreshing the slot map), so the Retry is the cluster's; it has no retry_on_error or
     # health_check_interval (node options it does not know are dropped, so none are passed).
     del options["retry_on_error"], options["health_check_interval"]
-    return redis.cluster.RedisCluster.from_url(url, **options)
+    return options
+
+
+def connect_cluster(
+    url: str, *, socket_timeout: float | None = REQUEST_TIMEOUT_SECONDS, retries: int = 2
+) -> redis.cluster.RedisCluster:
+    """A cluster client that finds every node from the one at `url` (passwords and rediss:// as for `connect`)."""
+    return redis.cluster.RedisCluster.from_url(url, **_cluster_options(socket_timeout=socket_timeout, retries=retries))
+
+
+def connect_cluster_async(url: str, *, socket_timeout: float = LIVE_TIMEOUT_SECONDS) -> redis.asyncio.cluster.RedisCluster:
+    """The asyncio cluster client, for the live pages on a cluster."""
+    return redis.asyncio.cluster.RedisCluster.from_url(url, **_cluster_options(socket_timeout=socket_timeout, retries=1))
 
 
 @functools.cache
@@ -69,22 +79,20 @@ def app_client() -> redis.Redis | redis.cluster.RedisCluster:
     return _shared_client(app_settings().redis_url, cluster_mode())
 
 
-def worker_client(*, block_ms: int) -> redis.Redis:
+def worker_client(*, block_ms: int) -> redis.Redis | redis.cluster.RedisCluster:
     """A worker's own client: its socket timeout outlasts its longest blocking read."""
-    return connect(app_settings().redis_url, socket_timeout=block_ms / 1000 + 5)
+    url, timeout = app_settings().redis_url, block_ms / 1000 + 5
+    return connect_cluster(url, socket_timeout=timeout) if cluster_mode() else connect(url, socket_timeout=timeout)
 
 
-def live_client() -> aioredis.Redis:
+def live_client() -> aioredis.Redis | redis.asyncio.cluster.RedisCluster:
     """An asyncio client on the app's Redis (one per event loop: the live feeds build it)."""
-    return connect_async(app_settings().redis_url)
+    url = app_settings().redis_url
+    return connect_cluster_async(url) if cluster_mode() else connect_async(url)
 
 
 # --- cluster mode and the queue's Redis ------------------------------------------------------
 
-CLUSTER_UNSUPPORTED = (
-    "REDIS_URL points at a Redis Cluster node: this version keeps its streams on one Redis node "
-    "(cluster support is being built). Point REDIS_URL at a single Redis."
-)
 QUEUE_NEEDS_ONE_NODE = (
     "REDIS_URL points at a Redis Cluster: set QUEUE_REDIS_URL to a single Redis node for the job queue "
     "and the Channels layer (RQ and channels_redis need one node)."
@@ -126,13 +134,12 @@ def cluster_mode() -> bool:
 def startup_problem() -> str | None:
     """The one line that stops a process from starting on this configuration, or None.
 
-    RQ and channels_redis need one Redis node, so a cluster REDIS_URL needs QUEUE_REDIS_URL;
-    and until the stores run on a cluster, a cluster REDIS_URL is refused in so many words
-    rather than failing later with MOVED or CROSSSLOT.
+    RQ and channels_redis need one Redis node (rq/rq#862, rq/rq#1048, django/channels_redis#420),
+    so a cluster REDIS_URL needs QUEUE_REDIS_URL at a single node.
     """
     conf = app_settings()
     if conf.redis_cluster is False or not cluster_mode():
         return None
     if not conf.queue_redis_url_given or server_is_cluster(conf.queue_redis_url):
         return QUEUE_NEEDS_ONE_NODE
-    return CLUSTER_UNSUPPORTED
+    return None

@@ -11,7 +11,6 @@ import sys
 import pytest
 
 from streams_app.gateway.clients import (
-    CLUSTER_UNSUPPORTED,
     QUEUE_NEEDS_ONE_NODE,
     cluster_mode,
     server_is_cluster,
@@ -41,7 +40,7 @@ def test_a_single_node_is_detected_as_not_a_cluster(redis_server):
 
 @pytest.mark.parametrize(
     ("forced", "queue_given", "problem"),
-    [(True, False, QUEUE_NEEDS_ONE_NODE), (True, True, CLUSTER_UNSUPPORTED), (False, False, None)],
+    [(True, False, QUEUE_NEEDS_ONE_NODE), (True, True, None), (False, False, None)],
 )
 def test_redis_cluster_forces_or_forbids_cluster_mode(settings, redis_server, forced, queue_given, problem):
     settings.REDIS_CLUSTER = forced
