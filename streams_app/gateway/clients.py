@@ -64,9 +64,12 @@ def connect_cluster(
     return redis.cluster.RedisCluster.from_url(url, **_cluster_options(socket_timeout=socket_timeout, retries=retries))
 
 
-def connect_cluster_async(url: str, *, socket_timeout: float = LIVE_TIMEOUT_SECONDS) -> redis.asyncio.cluster.RedisCluster:
+def connect_cluster_async(
+    url: str, *, socket_timeout: float = LIVE_TIMEOUT_SECONDS
+) -> redis.asyncio.cluster.RedisCluster:
     """The asyncio cluster client, for the live pages on a cluster."""
-    return redis.asyncio.cluster.RedisCluster.from_url(url, **_cluster_options(socket_timeout=socket_timeout, retries=1))
+    options = _cluster_options(socket_timeout=socket_timeout, retries=1)
+    return redis.asyncio.cluster.RedisCluster.from_url(url, **options)
 
 
 @functools.cache
