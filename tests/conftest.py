@@ -15,9 +15,12 @@ import os
 import pytest
 import redis as redis_py
 
-from tests.support.redis_server import RedisServer
+# The support modules are also plugins (below): rewrite their asserts before the import.
+pytest.register_assert_rewrite("tests.support")
 
-pytest_plugins = ["tests.support.database", "tests.support.cluster_plugin"]
+from tests.support.redis_server import RedisServer  # noqa: E402
+
+pytest_plugins = ["tests.support.database", "tests.support.cluster_plugin", "tests.support.redis_server"]
 
 _server: RedisServer | None = None
 _streams_url: str | None = None  # where the app keeps its streams: the redis-server, or the cluster

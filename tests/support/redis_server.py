@@ -4,17 +4,25 @@ the write path, not the disk.
 
 It never touches a Redis that was already running, and can be killed, restarted on the
 same port, paused and resumed, so tests can break Redis the way production does.
+
+The server binary is `redis-server` from PATH, or WEATHERSTREAMS_TEST_REDIS_SERVER (a path, or
+a name on PATH): another engine that speaks the protocol, such as Valkey's `valkey-server`
+(`./scripts/test --valkey` sets it). Subclasses (the cluster nodes) inherit the choice.
+Loaded as a pytest plugin, the module's `pytest_report_header` names the engine and version.
 """
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import redis
@@ -26,11 +34,71 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+SERVER_VARIABLE = "WEATHERSTREAMS_TEST_REDIS_SERVER"
+DEFAULT_SERVER = "redis-server"
+
+
+def server_binary() -> str:
+    """The full path of the server binary the suite runs: WEATHERSTREAMS_TEST_REDIS_SERVER (a path,
+    or a name looked up on PATH) when set, else `redis-server` on PATH."""
+    chosen = os.environ.get(SERVER_VARIABLE) or DEFAULT_SERVER
+    binary = shutil.which(chosen)
+    if binary is not None:
+        return binary
+    if chosen == DEFAULT_SERVER:
+        raise RuntimeError("redis-server is not on PATH (Debian/Ubuntu: apt-get install redis-server).")
+    raise RuntimeError(
+        f"{SERVER_VARIABLE}={chosen!r} is not an executable file (nor a program on PATH); "
+        "./scripts/test --valkey installs Valkey's and sets it"
+    )
+
+
+@dataclass(frozen=True)
+class Engine:
+    """What a server binary is, from its `--version`: `Redis server v=7.0.15 …`, `Valkey server v=8.1.8 …`."""
+
+    name: str  # "Redis", "Valkey", or the binary's file name when its banner is not of that form
+    version: str  # the engine's own version ("?" when unknown); Valkey's INFO also says redis_version:7.2.4
+    binary: str
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.version} ({self.binary})"
+
+
+@functools.cache
+def engine_of(binary: str) -> Engine:
+    """The engine and version of `binary`, from `binary --version`."""
+    try:
+        banner = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        banner = ""
+    found = re.match(r"\s*(\S+) server v=(\S+)", banner)
+    if found is None:
+        return Engine(name=Path(binary).name, version="?", binary=binary)
+    return Engine(name=found.group(1), version=found.group(2), binary=binary)
+
+
+def pytest_report_header(config: object) -> str:
+    """The header line of a test run (when this module is a plugin): which engine, which version."""
+    try:
+        return f"redis server: {engine_of(server_binary())}"
+    except RuntimeError as error:
+        return f"redis server: none ({error})"
+
+
 class RedisServer:
-    def __init__(self, *, port: int | None = None, directory: Path | None = None, persistent: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        port: int | None = None,
+        directory: Path | None = None,
+        persistent: bool = True,
+        binary: str | None = None,
+    ) -> None:
         self.port = port or free_port()
         self.directory = directory or Path(tempfile.mkdtemp(prefix="weatherstreams-redis-"))
         self.persistent = persistent
+        self.binary = binary  # None: server_binary(), looked up when first started
         self.process: subprocess.Popen | None = None
 
     @property
@@ -39,15 +107,23 @@ class RedisServer:
 
     @property
     def version(self) -> str:
+        """The running server's `redis_version`, what the app reads (Valkey 8 says 7.2.4 there)."""
         return str(redis.Redis(port=self.port).info("server").get("redis_version", "?"))
 
+    @property
+    def engine(self) -> Engine:
+        """The engine this server runs and its own version (Valkey 8.1.8, Redis 7.0.15)."""
+        return engine_of(self.resolved_binary())
+
+    def resolved_binary(self) -> str:
+        if self.binary is None:
+            self.binary = server_binary()
+        return self.binary
+
     def command(self) -> list[str]:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise RuntimeError("redis-server is not on PATH (Debian/Ubuntu: apt-get install redis-server).")
         persistence = ["--appendonly", "yes", "--appendfsync", "always"] if self.persistent else ["--appendonly", "no"]
         return [
-            binary,
+            self.resolved_binary(),
             "--port", str(self.port),
             "--bind", "127.0.0.1",
             "--dir", str(self.directory),
@@ -82,11 +158,16 @@ class RedisServer:
                 pass
             if self.process is not None and self.process.poll() is not None:
                 raise RuntimeError(
-                    f"redis-server exited with {self.process.returncode}; see {self.directory}/redis.log"
+                    f"{self.server_name} exited with {self.process.returncode}; see {self.directory}/redis.log"
                 )
             if time.monotonic() > deadline:
-                raise RuntimeError(f"redis-server on port {self.port} did not answer within {timeout} s")
+                raise RuntimeError(f"{self.server_name} on port {self.port} did not answer within {timeout} s")
             time.sleep(0.05)
+
+    @property
+    def server_name(self) -> str:
+        """The binary's file name, for messages (`redis-server`, `valkey-server`)."""
+        return Path(self.binary).name if self.binary else DEFAULT_SERVER
 
     def kill(self) -> None:
         """SIGKILL, as a crash would: nothing flushed beyond what the AOF already holds."""
