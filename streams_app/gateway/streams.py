@@ -255,6 +255,7 @@ class StreamStore:
             used_memory_peak_human=str(memory.get("used_memory_peak_human", "")),
             maxmemory=int(memory.get("maxmemory", 0)),
             redis_version=str(server.get("redis_version", "")),
+            engine=server_engine(server),
         )
 
     def _cluster_memory(self) -> ServerMemory:
@@ -262,7 +263,7 @@ class StreamStore:
         for node in self._primaries_by_slot():
             memory = self.client.info("memory", target_nodes=node)
             server = self.client.info("server", target_nodes=node)
-            per_node.append((node.name, memory, str(server.get("redis_version", ""))))
+            per_node.append((node.name, memory, server))
         limits = [int(memory.get("maxmemory", 0)) for _, memory, _ in per_node]
         return ServerMemory(
             used_memory_human=human_bytes(sum(int(memory.get("used_memory", 0)) for _, memory, _ in per_node)),
@@ -273,7 +274,8 @@ class StreamStore:
             ),
             # 0 is "no limit" in Redis: one unlimited primary leaves the cluster unlimited.
             maxmemory=0 if 0 in limits else sum(limits),
-            redis_version=", ".join(sorted({version for _, _, version in per_node})),
+            redis_version=", ".join(sorted({str(server.get("redis_version", "")) for _, _, server in per_node})),
+            engine=", ".join(sorted({server_engine(server) for _, _, server in per_node})),
             nodes=tuple((name, int(memory.get("used_memory", 0))) for name, memory, _ in per_node),
         )
 
@@ -286,6 +288,14 @@ def _cluster_position(cursor: ScanCursor, primaries: int) -> tuple[int, int]:
     if isinstance(cursor, str) and dot and index.isdigit() and node_cursor.isdigit() and int(index) < primaries:
         return int(index), int(node_cursor)
     raise BadInput(f"“{display_name(str(cursor))}” is not a page cursor of this Redis Cluster.", field="cursor")
+
+
+def server_engine(server_info: dict) -> str:
+    """The engine and its own version from INFO server: Valkey reports `redis_version` as the Redis
+    release it is compatible with, and its own under `server_name`/`valkey_version`."""
+    name = str(server_info.get("server_name") or "redis")
+    version = server_info.get(f"{name}_version") or server_info.get("redis_version") or ""
+    return f"{name.capitalize()} {version}".strip()
 
 
 def human_bytes(size: int) -> str:

@@ -167,7 +167,8 @@ class ServerMemory:
     used_memory_dataset: int
     used_memory_peak_human: str
     maxmemory: int
-    redis_version: str
+    redis_version: str  # the Redis version the server is compatible with (Valkey 8 says 7.2.4)
+    engine: str = ""  # what the server is, as people know it: "Redis 7.0.15", "Valkey 8.1.8"
     # On a cluster: (address, used_memory in bytes) of every primary, the figures above summed.
     nodes: tuple[tuple[str, int], ...] = ()
 

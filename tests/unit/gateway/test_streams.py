@@ -379,6 +379,8 @@ def test_server_memory_reports_the_servers_version_and_memory(streams, redis_ser
     memory = streams.server_memory()
 
     assert memory.redis_version == redis_server.version
+    # The engine by its own name and version, as its binary's banner says (Valkey's INFO says 7.2.4 too).
+    assert memory.engine == f"{redis_server.engine.name} {redis_server.engine.version}"
     assert memory.used_memory_human and memory.used_memory_peak_human
     assert memory.used_memory_dataset >= 0 and memory.maxmemory >= 0
 
