@@ -329,10 +329,13 @@ class Launch:
         cookie = "; ".join(f"{name}={value}" for name, value in cookies.items())
         return WebSocket(sock, host=self.host, path=path, origin=self.url, cookie=cookie)
 
-    def access_log_line(self, pid: int, client_port: int, text: str) -> str | None:
-        """The line web process `pid` logged for the connection from `client_port` that holds `text`."""
+    def access_log_line(self, pid: int, client_port: int, text: str, timeout: float = 5.0) -> str | None:
+        """The line web process `pid` logged for the connection from `client_port` that holds `text`
+        (waited for: daphne writes it after the response, and the launcher relays it after that)."""
         prefix = re.compile(rf"^web\d+\[{pid}\] 127\.0\.0\.1:{client_port} .*{re.escape(text)}", re.MULTILINE)
-        found = prefix.search(self.log())
+        deadline = time.monotonic() + timeout
+        while (found := prefix.search(self.log())) is None and time.monotonic() < deadline:
+            time.sleep(0.05)
         return found.group(0) if found else None
 
     def signal(self, signum: int) -> None:
