@@ -14,6 +14,7 @@ import os
 
 import pytest
 import redis as redis_py
+import redis.cluster
 
 # The support modules are also plugins (below): rewrite their asserts before the import.
 pytest.register_assert_rewrite("tests.support")
@@ -79,6 +80,21 @@ def redis_server() -> RedisServer:
     return _server
 
 
+class WholeClusterClient(redis_py.cluster.RedisCluster):
+    """The test's view of a cluster as of one Redis: KEYS and DBSIZE over every primary (redis-py
+    asks one node by default), so an assertion on "every key" means every key."""
+
+    def keys(self, pattern="*", **kwargs):
+        kwargs.setdefault("target_nodes", self.PRIMARIES)
+        found = super().keys(pattern, **kwargs)
+        return [key for node_keys in found.values() for key in node_keys] if isinstance(found, dict) else found
+
+    def dbsize(self, **kwargs):
+        kwargs.setdefault("target_nodes", self.PRIMARIES)
+        found = super().dbsize(**kwargs)
+        return sum(found.values()) if isinstance(found, dict) else found
+
+
 @pytest.fixture(scope="session")
 def streams_url(redis_server: RedisServer) -> str:
     """The URL of the app's streams (REDIS_URL): the redis-server, or in a cluster run the cluster."""
@@ -102,7 +118,27 @@ def redis_client(redis_server: RedisServer, streams_url: str):
         cluster.flushall()
         with redis_py.Redis.from_url(redis_server.url) as queue:
             queue.flushall()
-        client = cluster.client()
+        client = WholeClusterClient.from_url(streams_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def queue_client(redis_client, redis_server: RedisServer):
+    """A plain client on the queue's Redis (QUEUE_REDIS_URL: RQ's jobs, the app's job index, the
+    Channels layer), which is the redis-server in every run; empty at the start of the test."""
+    client = redis_py.Redis.from_url(redis_server.url)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def app_redis(redis_client, redis_server: RedisServer, streams_url: str):
+    """A client of the app's own making (gateway.clients) on the streams: a RedisCluster in a
+    cluster run. Closed at the end of the test."""
+    from streams_app.gateway.clients import connect, connect_cluster
+
+    client = connect(streams_url) if streams_url == redis_server.url else connect_cluster(streams_url)
     yield client
     client.close()
 

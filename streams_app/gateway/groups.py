@@ -191,7 +191,9 @@ class GroupStore:
             parsed = StreamId.parse(position)
         except ValueError:
             return position, None  # not an ID: Redis refuses it
-        return position, entries_read_at(pipe, key, stream, parsed)
+        # Counted on the store's own client, not the watching pipeline: a cluster pipeline runs no
+        # scripts, and the WATCH still sees any write made to the stream meanwhile.
+        return position, entries_read_at(self.client, key, stream, parsed)
 
     @redis_call
     def groups(self, stream: str) -> list[GroupSummary]:

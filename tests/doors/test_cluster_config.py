@@ -31,6 +31,7 @@ def test_the_queue_and_the_channel_layer_use_queue_redis_url_which_defaults_to_r
     assert split["CHANNEL_LAYERS"]["default"]["CONFIG"]["hosts"][0]["address"] == "redis://queue:6379/1"
 
 
+@pytest.mark.single_node
 def test_a_single_node_is_detected_as_not_a_cluster(redis_server):
     assert server_is_cluster(redis_server.url) is False
     assert cluster_mode() is False
@@ -51,7 +52,9 @@ def test_redis_cluster_forces_or_forbids_cluster_mode(settings, redis_server, fo
 
 
 def run(*args: str, **env: str) -> subprocess.CompletedProcess:
-    environment = {**os.environ, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0", **env}
+    # Only what the test gives: a cluster run's QUEUE_REDIS_URL would answer the question asked.
+    inherited = {name: value for name, value in os.environ.items() if name != "QUEUE_REDIS_URL"}
+    environment = {**inherited, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0", **env}
     return subprocess.run(
         [sys.executable, "manage.py", *args], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60
     )
@@ -66,7 +69,12 @@ def test_start_up_stops_with_one_line_saying_what_to_set():
     web = subprocess.run(
         [sys.executable, "-c", "import weatherstreams.asgi"],
         cwd=ROOT,
-        env={**os.environ, "REDIS_CLUSTER": "1", "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"},
+        env={
+            **os.environ,
+            "REDIS_CLUSTER": "1",
+            "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
+            "QUEUE_REDIS_URL": "",
+        },
         capture_output=True,
         text=True,
         timeout=60,

@@ -116,13 +116,15 @@ JOB_CASES = [
 
 
 @pytest.mark.parametrize(("kind", "data", "words"), JOB_CASES, ids=lambda v: v if isinstance(v, str) else None)
-def test_a_job_form_refuses_dates_off_the_id_space_before_any_job_starts(web, chennai, redis_client, kind, data, words):
+def test_a_job_form_refuses_dates_off_the_id_space_before_any_job_starts(
+    web, chennai, redis_client, queue_client, kind, data, words
+):
     response = post(web, f"/jobs/{kind}/", data)
 
     assert response.status_code == 400
     assert words in unescape(error_text(response.content.decode()))
     assert snapshot(redis_client) == chennai
-    assert redis_client.exists("weatherstreams:jobs") == 0
+    assert queue_client.exists("weatherstreams:jobs") == 0
 
 
 @pytest.mark.parametrize(("kind", "data", "words"), JOB_CASES, ids=lambda v: v if isinstance(v, str) else None)
@@ -144,11 +146,11 @@ def test_the_admins_job_forms_refuse_them_the_same(staff, chennai, redis_client,
         ("simulate", {"city": "madurai", "day": "1970-01-02"}),
     ],
 )
-def test_dates_the_id_space_holds_start_their_job(web, chennai, redis_client, zone, kind, data):
+def test_dates_the_id_space_holds_start_their_job(web, chennai, queue_client, zone, kind, data):
     response = post(web, f"/jobs/{kind}/", data)
 
     assert response.status_code == 302, unescape(error_text(response.content.decode()))
-    assert redis_client.zcard("weatherstreams:jobs") == 1
+    assert queue_client.zcard("weatherstreams:jobs") == 1
 
 
 # --- the day "Simulate a day" offers --------------------------------------------------------------
@@ -178,10 +180,10 @@ def test_simulate_a_day_offers_a_day_the_tutorials_city_accepts(web, staff, redi
     assert response.status_code == 302, unescape(error_text(response.content.decode()))
 
 
-def test_a_simulate_form_sent_without_a_day_takes_the_day_the_city_accepts(web, redis_client):
+def test_a_simulate_form_sent_without_a_day_takes_the_day_the_city_accepts(web, redis_client, queue_client):
     redis_client.xadd("chennai", {"temperature": "21", "humidity": "10"})
 
     response = post(web, "/jobs/simulate/", {"city": "chennai", "day": ""})
 
     assert response.status_code == 302, unescape(error_text(response.content.decode()))
-    assert redis_client.zcard("weatherstreams:jobs") == 1
+    assert queue_client.zcard("weatherstreams:jobs") == 1

@@ -42,14 +42,14 @@ def test_redriving_dead_letters_onto_an_exhausted_stream_is_409_and_moves_nothin
     assert snapshot(redis_client) == before
 
 
-def test_simulating_a_day_on_an_exhausted_stream_is_refused_before_the_job(web, exhausted, redis_client):
+def test_simulating_a_day_on_an_exhausted_stream_is_refused_before_the_job(web, exhausted, redis_client, queue_client):
     response = web.post(
         "/jobs/simulate/", {"city": "chennai", "day": "2024-05-01", "csrfmiddlewaretoken": csrf_token(web)}
     )
 
     assert response.status_code == 409
     assert "IDs in a stream must grow" in response.content.decode()
-    assert snapshot(redis_client) == exhausted and redis_client.exists("weatherstreams:jobs") == 0
+    assert snapshot(redis_client) == exhausted and queue_client.exists("weatherstreams:jobs") == 0
 
 
 @pytest.mark.parametrize(

@@ -136,7 +136,7 @@ def test_a_consumer_name_with_control_characters_is_refused_when_claiming(web, c
     ids=["simulate-nul", "simulate-bell", "export-nul", "trim-bell"],
 )
 def test_a_job_forms_stream_with_control_characters_is_refused_with_the_domains_words(
-    web, chennai, redis_client, kind, data
+    web, chennai, redis_client, kind, data, queue_client
 ):
     response = post(web, f"/jobs/{kind}/", data)
 
@@ -144,7 +144,7 @@ def test_a_job_forms_stream_with_control_characters_is_refused_with_the_domains_
     shown = unescape(error_text(response.content.decode()))
     assert "\\x00" in shown or "\\x07" in shown  # the name, quoted with escapes
     assert snapshot(redis_client) == chennai
-    assert redis_client.exists("weatherstreams:jobs") == 0
+    assert queue_client.exists("weatherstreams:jobs") == 0
 
 
 # --- groups whose names are not UTF-8 ------------------------------------------------------------

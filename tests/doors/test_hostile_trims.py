@@ -51,14 +51,14 @@ def trim_form(client, url: str, strategy: str, threshold: str, **extra):
 
 @pytest.mark.parametrize(("strategy", "threshold", "words"), BAD_THRESHOLDS)
 def test_a_threshold_beyond_64_bits_or_not_a_number_is_400(
-    web, staff, chennai, redis_client, strategy, threshold, words
+    web, staff, chennai, redis_client, strategy, threshold, words, queue_client
 ):
     for client, url, extra in [(web, "/jobs/trim/", {}), (staff, "/admin/streams_app/reading/jobs/", {"kind": "trim"})]:
         response = trim_form(client, url, strategy, threshold, **extra)
         assert response.status_code == 400, url
         assert words in unescape(response.content.decode()), url
     assert snapshot(redis_client) == chennai
-    assert redis_client.exists("weatherstreams:jobs") == 0
+    assert queue_client.exists("weatherstreams:jobs") == 0
 
 
 def test_a_trim_that_would_drop_a_non_utf8_groups_pending_entries_names_it_and_waits(web, odd_group, redis_client):

@@ -101,13 +101,13 @@ def test_no_readings_through_the_produce_command(keys, redis_client, name):
 
 
 @pytest.mark.parametrize("name", INTERNAL)
-def test_no_simulated_day_through_the_job_form(web, keys, redis_client, name):
+def test_no_simulated_day_through_the_job_form(web, keys, redis_client, name, queue_client):
     response = post(web, "/jobs/simulate/", {"city": name, "day": "2024-05-01"})
 
     assert response.status_code == 400
     assert escape(READING_REFUSAL) in response.content.decode()
     assert snapshot(redis_client) == keys
-    assert redis_client.exists("weatherstreams:jobs") == 0
+    assert queue_client.exists("weatherstreams:jobs") == 0
 
 
 @pytest.mark.parametrize("name", INTERNAL)

@@ -41,13 +41,13 @@ def test_simulate_day_writes_86400_readings_one_second_apart(redis_client):
     assert redis_client.xlen("madurai") == 86_400
 
 
-def test_simulate_day_refuses_a_day_before_the_last_entry(member, redis_client):
+def test_simulate_day_refuses_a_day_before_the_last_entry(member, redis_client, queue_client):
     redis_client.xadd("madurai", {"temperature": "30", "humidity": "40"})
     response = member.post("/jobs/simulate/", {"city": "madurai", "day": "2024-05-01"})
     assert response.status_code == 409
     assert "IDs in a stream must grow" in response.content.decode()
     assert redis_client.xlen("madurai") == 1
-    assert redis_client.zcard("weatherstreams:jobs") == 0
+    assert queue_client.zcard("weatherstreams:jobs") == 0
 
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])

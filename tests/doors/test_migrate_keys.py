@@ -30,6 +30,8 @@ from streams_app.models import AuditEvent
 from tests.unit.gateway.test_key_scheme import ClusterNode
 
 pytestmark = pytest.mark.django_db
+# The previous key scheme existed only on a single Redis, and the command refuses a cluster.
+SINGLE_NODE = pytest.mark.single_node
 
 GROUP = "mygroup"
 M1, M2 = 29_000_000, 29_000_001
@@ -112,6 +114,7 @@ def temperature_stats(client, key: str) -> dict:
     return {field.decode(): float(value) for field, value in client.hgetall(key).items()}
 
 
+@SINGLE_NODE
 def test_a_dry_run_lists_the_moves_and_changes_nothing(redis_client, previous):
     output = migrate("--dry-run")
 
@@ -130,6 +133,7 @@ def test_a_dry_run_lists_the_moves_and_changes_nothing(redis_client, previous):
     assert not AuditEvent.objects.exists()
 
 
+@SINGLE_NODE
 def test_a_run_moves_every_key_with_its_data_merged_and_a_second_run_finds_nothing(redis_client, previous):
     output = migrate()
 
@@ -178,6 +182,7 @@ def test_a_run_moves_every_key_with_its_data_merged_and_a_second_run_finds_nothi
     assert second.outcome == "Nothing to move: nothing left in the old scheme." and second.succeeded
 
 
+@SINGLE_NODE
 def test_after_the_move_the_app_shows_and_redrives_the_old_dead_letters_and_statistics(api, redis_client, previous):
     migrate()
 
@@ -193,6 +198,7 @@ def test_after_the_move_the_app_shows_and_redrives_the_old_dead_letters_and_stat
     assert [(m.minute, m.count, m.fields["temperature"].mean) for m in minutes] == [(M1, 2, 20.5), (M2, 2, 20.25)]
 
 
+@SINGLE_NODE
 def test_a_big_dead_letter_stream_is_appended_a_chunk_at_a_time_in_order(redis_client, monkeypatch):
     monkeypatch.setattr(key_migration, "STREAM_CHUNK", 2)
     for n in range(1, 6):
@@ -206,6 +212,7 @@ def test_a_big_dead_letter_stream_is_appended_a_chunk_at_a_time_in_order(redis_c
     assert not redis_client.exists("chennai:dead")
 
 
+@SINGLE_NODE
 def test_keys_that_cannot_be_moved_are_left_and_said(redis_client):
     # Group a of b:c, or group a:b of c: neither exists, so it is not guessed.
     redis_client.hset(previous_errors_key("c", "a:b"), "1-0", "error")
@@ -221,6 +228,7 @@ def test_keys_that_cannot_be_moved_are_left_and_said(redis_client):
     assert output.endswith("Nothing to move: 2 left in the old scheme (see above).\n")
 
 
+@SINGLE_NODE
 def test_the_previous_dead_letter_template_can_be_given(redis_client):
     redis_client.xadd("dlq.chennai", letter("chennai", "1-0", "20"), id="7-0")
     redis_client.xadd("chennai:dead", letter("chennai", "2-0", "20"), id="8-0")

@@ -33,8 +33,8 @@ def production_env() -> dict[str, str]:
     }
 
 
-def test_deploy_check_passes_without_warnings_in_production(tmp_path, redis_server):
-    assert os.environ["REDIS_URL"] == redis_server.url
+def test_deploy_check_passes_without_warnings_in_production(tmp_path, streams_url):
+    assert os.environ["REDIS_URL"] == streams_url
     result = manage(tmp_path, "check", "--deploy", "--fail-level", "WARNING", **production_env())
     output = result.stdout + result.stderr
     assert result.returncode == 0, output

@@ -32,33 +32,30 @@ def id_at_rank(rank: int) -> str:
 def million(redis_server):
     """A stream of 1,000,000 readings one millisecond apart (the bulk path), built once for this
     module; its tests make and drop their own groups on it."""
-    import redis as redis_py
-
+    from streams_app.gateway.clients import app_client
     from streams_app.gateway.stores import stream_store
 
-    client = redis_py.Redis.from_url(redis_server.url)
-    client.flushall()
+    client = app_client()  # the app's own (shared: not closed here), on a cluster in a cluster run
+    client.flushall()  # on a cluster: every primary
     plan = produce_plan(city=CITY, count=MILLION, start=START, interval_seconds=0.001, seed=1)
     produce_run(store=stream_store(), plan=plan)
     assert client.xlen(CITY) == MILLION
     assert client.xrange(CITY, count=1)[0][0].decode() == id_at_rank(1)
     assert client.xrevrange(CITY, count=1)[0][0].decode() == id_at_rank(MILLION)
     yield {rank: id_at_rank(rank) for rank in (1, 2, 500_000, 999_000, MILLION)}
-    client.close()
 
 
 @pytest.fixture
 def stream_of_a_million(million, redis_server):
     """The million-entry stream with no groups (this module's tests share it: no flush)."""
-    import redis as redis_py
+    from streams_app.gateway.clients import app_client
 
-    client = redis_py.Redis.from_url(redis_server.url)
+    client = app_client()
     for row in client.xinfo_groups(CITY):
         client.xgroup_destroy(CITY, row["name"])
     yield client, million
     for row in client.xinfo_groups(CITY):
         client.xgroup_destroy(CITY, row["name"])
-    client.close()
 
 
 def pending_at(client, group: str, entry_id: str) -> None:

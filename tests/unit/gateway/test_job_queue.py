@@ -22,7 +22,7 @@ def enqueue(n: int, **meta) -> str:
     )
 
 
-def test_an_enqueued_job_has_an_id_and_reads_back_queued_with_its_meta(redis_client):
+def test_an_enqueued_job_has_an_id_and_reads_back_queued_with_its_meta(queue_client):
     job_id = enqueue(1, owner="ana")
 
     record = job_queue.job_record(job_id)
@@ -34,7 +34,7 @@ def test_an_enqueued_job_has_an_id_and_reads_back_queued_with_its_meta(redis_cli
     assert record.failure == ""
 
 
-def test_recent_job_records_are_newest_first_and_at_most_limit(redis_client):
+def test_recent_job_records_are_newest_first_and_at_most_limit(queue_client):
     ids = [enqueue(n) for n in range(3)]
 
     records = job_queue.recent_job_records(10)
@@ -45,43 +45,43 @@ def test_recent_job_records_are_newest_first_and_at_most_limit(redis_client):
     assert [record.id for record in job_queue.recent_job_records(2)] == ids[:0:-1]
 
 
-def test_the_job_is_on_the_queue_for_a_worker_to_run_with_its_arguments(redis_client):
+def test_the_job_is_on_the_queue_for_a_worker_to_run_with_its_arguments(queue_client):
     job_id = enqueue(7)
 
-    job = Job.fetch(job_id, connection=redis_client)
+    job = Job.fetch(job_id, connection=queue_client)
     assert job.origin == job_queue.QUEUE and django_rq.get_queue(job_queue.QUEUE).job_ids == [job_id]
     assert job.func is json.dumps and job.kwargs == {"obj": [7]}
     assert job.timeout == job_queue.JOB_TIMEOUT_SECONDS
-    assert redis_client.zscore(jobs_index_key(), job_id) is not None
+    assert queue_client.zscore(jobs_index_key(), job_id) is not None
 
 
-def test_the_record_of_an_unknown_job_is_not_found(redis_client):
+def test_the_record_of_an_unknown_job_is_not_found(queue_client):
     with pytest.raises(NotFound, match="no such job"):
         job_queue.job_record("no-such-job")
 
 
-def test_jobs_rq_no_longer_has_are_left_out_of_the_recent_records(redis_client):
+def test_jobs_rq_no_longer_has_are_left_out_of_the_recent_records(queue_client):
     kept, gone = enqueue(1), enqueue(2)
-    Job.fetch(gone, connection=redis_client).delete()
+    Job.fetch(gone, connection=queue_client).delete()
 
     assert [record.id for record in job_queue.recent_job_records(10)] == [kept]
     with pytest.raises(NotFound):
         job_queue.job_record(gone)
 
 
-def test_no_jobs_is_an_empty_list(redis_client):
+def test_no_jobs_is_an_empty_list(queue_client):
     assert job_queue.recent_job_records(10) == []
 
 
-def test_the_index_of_jobs_keeps_only_the_newest(redis_client, monkeypatch):
+def test_the_index_of_jobs_keeps_only_the_newest(queue_client, monkeypatch):
     monkeypatch.setattr(job_queue, "INDEX_SIZE", 3)
     ids = [enqueue(n) for n in range(5)]
 
-    assert redis_client.zcard(jobs_index_key()) == 3
+    assert queue_client.zcard(jobs_index_key()) == 3
     assert [record.id for record in job_queue.recent_job_records(10)] == ids[:1:-1]
 
 
-def test_outside_an_rq_worker_there_is_no_running_job(redis_client):
+def test_outside_an_rq_worker_there_is_no_running_job(queue_client):
     assert job_queue.running_job() is None
 
 
@@ -93,18 +93,18 @@ def report_progress(done: int) -> str:
     return running.id
 
 
-def test_a_running_jobs_progress_is_saved_in_its_meta_for_the_jobs_page(redis_client):
+def test_a_running_jobs_progress_is_saved_in_its_meta_for_the_jobs_page(queue_client):
     job_id = job_queue.job_enqueue(report_progress, kwargs={"done": 5}, description="progress", meta={"kind": "x"})
 
     # Run in this process, as a worker would run it (no worker needed).
-    assert Job.fetch(job_id, connection=redis_client).perform() == job_id
+    assert Job.fetch(job_id, connection=queue_client).perform() == job_id
 
     assert job_queue.job_record(job_id).meta == {"kind": "x", "done": 5}
     assert job_queue.running_job() is None
 
 
 @pytest.mark.parametrize("job_id", ["a:b", "x" * 300, "../x", "é", "a\x00b", "", "a b", "\udcff", "\ud800", "a/b"])
-def test_an_id_no_rq_job_can_have_is_not_found_never_an_error(redis_client, job_id):
+def test_an_id_no_rq_job_can_have_is_not_found_never_an_error(queue_client, job_id):
     enqueue(1)  # a job exists: "a:b" must not read back as another job ("a")
 
     with pytest.raises(NotFound, match="no such job"):
@@ -112,7 +112,7 @@ def test_an_id_no_rq_job_can_have_is_not_found_never_an_error(redis_client, job_
     assert not job_queue.is_job_id(job_id)
 
 
-def test_an_id_of_a_deleted_job_in_rqs_alphabet_is_not_found(redis_client):
+def test_an_id_of_a_deleted_job_in_rqs_alphabet_is_not_found(queue_client):
     job_id = enqueue(1)
     assert job_queue.is_job_id(job_id)
     Job.fetch(job_id, connection=django_rq.get_queue("default").connection).delete()

@@ -272,6 +272,7 @@ def test_a_store_call_where_nothing_listens_is_redis_unavailable(nowhere, call):
         call(nowhere)
 
 
+@pytest.mark.single_node  # makes the one Redis node busy (and kills its script there)
 def test_a_store_call_while_redis_runs_a_long_script_is_redis_unavailable(redis_server, redis_client):
     """A real BUSY reply: Redis answers other clients with BUSY once a script has run past
     busy-reply-threshold, until it is killed."""

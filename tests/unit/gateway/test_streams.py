@@ -9,7 +9,6 @@ from __future__ import annotations
 import pytest
 
 from streams_app.errors import Conflict, NotFound
-from streams_app.gateway.clients import connect
 from streams_app.gateway.streams import StreamStore
 from streams_app.gateway.types import MAX_PART, Entry, EntryBatch, RangeQuery, StreamId
 
@@ -21,10 +20,8 @@ FIRST_ID, LAST_ID = StreamId(0, 0), StreamId(MAX_PART, MAX_PART)
 
 
 @pytest.fixture
-def streams(redis_server, redis_client):
-    client = connect(redis_server.url)
-    yield StreamStore(client)
-    client.close()
+def streams(app_redis):
+    return StreamStore(app_redis)
 
 
 def ids_in(redis_client, name: str | bytes = CITY) -> list[str]:
