@@ -1,6 +1,6 @@
 """Ingest benchmark: how fast the tutorial's 86,400 readings go into a stream, and what they cost in memory.
 
-    .venv/bin/python bench/ingest.py [--runs N] [--tutorial-count N]
+    .venv/bin/python bench/ingest.py [--runs N] [--tutorial-count N] [--cluster]
 
 Starts its own redis-server (free port, temporary directory, persistence off:
 --save '' --appendonly no) and stops it at the end; it never touches a Redis that was
@@ -11,6 +11,11 @@ already running. Against that one server, in the same run, it measures:
       command (subprocess wall time, Django start-up included);
   (a) the tutorial's way: redis-py, one XADD awaited at a time;
   (b) redis-benchmark's pipelined XADD: -c 1 -P 100 -n 86400.
+
+With --cluster it also starts a private 3-primary Redis Cluster (tests/support/redis_cluster.py,
+persistence off) and measures (p) and (a) on it as well, the app's RedisCluster client writing
+`chennai` to the primary that owns its slot, plus (b) against that primary alone, side by side
+with the single node in the same rounds.
 
 Every measurement is repeated --runs times (rounds interleaved, order rotated) and the
 median is reported. Then the memory of 86,400 readings: written by produce, written raw
@@ -43,6 +48,7 @@ sys.path.insert(0, str(ROOT))
 
 import redis  # noqa: E402
 
+from tests.support.redis_cluster import LocalCluster  # noqa: E402
 from tests.support.redis_server import RedisServer  # noqa: E402
 
 COUNT = 86_400
@@ -50,6 +56,7 @@ CITY = "chennai"
 BENCH_KEY = "benchstream"
 GOAL_VS_BENCHMARK = 0.5  # producer at least half redis-benchmark's pipelined rate (within 2x)
 GOAL_VS_TUTORIAL = 20.0  # producer at least 20x the one-XADD-at-a-time loop
+GOAL_CLUSTER_VS_NODE = 0.5  # bulk produce on a cluster within 2x of its single-node rate (issue 9)
 
 
 def shown_command() -> str:
@@ -59,8 +66,17 @@ def shown_command() -> str:
     return shlex.join([python, *sys.argv])
 
 
+class Target:
+    """Where readings go: the private single node, or the private cluster (through the app's
+    own RedisCluster client, as `app_client()` builds it in cluster mode)."""
+
+    def __init__(self, *, client, store, env: dict[str, str], flush: Callable[[], None], port: int) -> None:
+        self.client, self.store, self.env, self.flush = client, store, env, flush
+        self.port = port  # where redis-benchmark sends its XADDs (on a cluster: the owner of BENCH_KEY)
+
+
 class Bench:
-    def __init__(self, server: RedisServer, tutorial_count: int) -> None:
+    def __init__(self, server: RedisServer, tutorial_count: int, cluster: LocalCluster | None = None) -> None:
         self.server = server
         self.tutorial_count = tutorial_count
         self.client = redis.Redis(host="127.0.0.1", port=server.port)
@@ -71,46 +87,64 @@ class Bench:
         django.setup()
         from streams_app.domain.producer import produce_plan, produce_run
         from streams_app.domain.weather import simulated_weather
+        from streams_app.gateway.clients import connect_cluster
         from streams_app.gateway.stores import stream_store
+        from streams_app.gateway.streams import StreamStore
 
         self.produce_plan, self.produce, self.store = produce_plan, produce_run, stream_store()
+        self.node = Target(
+            client=self.client, store=self.store, env=os.environ.copy(), flush=self.fresh, port=server.port
+        )
+        self.cluster: Target | None = None
+        if cluster is not None:
+            cluster_env = {**os.environ, "REDIS_URL": cluster.url, "QUEUE_REDIS_URL": server.url}
+            self.cluster = Target(
+                client=connect_cluster(cluster.url),
+                store=StreamStore(connect_cluster(cluster.url)),
+                env=cluster_env,
+                flush=cluster.flushall,
+                port=cluster.primary_for(BENCH_KEY).port,
+            )
         self.tutorial_values = list(zip(*simulated_weather(tutorial_count, seed=7).values(), strict=True))
         self.redis_benchmark = shutil.which("redis-benchmark")
         if self.redis_benchmark is None:
             raise SystemExit("redis-benchmark is not on PATH (it comes with redis-server / redis-tools).")
-        self.command_self_rates: list[float] = []
+        self.command_self_rates: dict[str, list[float]] = {"node": [], "cluster": []}
 
     def fresh(self) -> None:
         self.client.flushall()
 
-    def check_length(self, key: str, expected: int) -> None:
-        length = self.client.xlen(key)
+    def check_length(self, key: str, expected: int, target: Target | None = None) -> None:
+        length = (target or self.node).client.xlen(key)
         if length != expected:
             raise SystemExit(f"{key} has {length} entries after the run, expected {expected}")
 
     # --- the measurements: each returns the rate in readings (XADDs) per second ----------
 
-    def producer_in_process(self) -> float:
-        self.fresh()
+    def producer_in_process(self, target: Target | None = None) -> float:
+        target = target or self.node
+        target.flush()
         started = time.perf_counter()
-        result = self.produce(store=self.store, plan=self.produce_plan(city=CITY, count=COUNT))
+        result = self.produce(store=target.store, plan=self.produce_plan(city=CITY, count=COUNT))
         seconds = time.perf_counter() - started
         assert result.written == COUNT, result
-        self.check_length(CITY, COUNT)
+        self.check_length(CITY, COUNT, target)
         return COUNT / seconds
 
-    def producer_command(self) -> float:
-        self.fresh()
+    def producer_command(self, target: Target | None = None) -> float:
+        target = target or self.node
+        target.flush()
         command = [sys.executable, "manage.py", "produce", CITY, "--count", str(COUNT), "--quiet"]
         started = time.perf_counter()
-        done = subprocess.run(command, cwd=ROOT, env=os.environ.copy(), capture_output=True, text=True)
+        done = subprocess.run(command, cwd=ROOT, env=target.env, capture_output=True, text=True)
         seconds = time.perf_counter() - started
         if done.returncode != 0:
             raise SystemExit(f"manage.py produce failed ({done.returncode}):\n{done.stderr}")
         found = re.search(r"\(([\d,]+) readings/s\)", done.stdout)
         if found:  # the command's own timer: produce() only, without Django start-up
-            self.command_self_rates.append(float(found.group(1).replace(",", "")))
-        self.check_length(CITY, COUNT)
+            where = "node" if target is self.node else "cluster"
+            self.command_self_rates[where].append(float(found.group(1).replace(",", "")))
+        self.check_length(CITY, COUNT, target)
         return COUNT / seconds
 
     def command_start_up(self) -> float:
@@ -125,20 +159,22 @@ class Bench:
         self.check_length(CITY, 1)
         return seconds
 
-    def tutorial_way(self) -> float:
-        self.fresh()
-        client, key = self.client, "chennai"
+    def tutorial_way(self, target: Target | None = None) -> float:
+        target = target or self.node
+        target.flush()
+        client, key = target.client, "chennai"
         started = time.perf_counter()
         for temperature, humidity in self.tutorial_values:
             client.xadd(key, {"temperature": temperature, "humidity": humidity})
         seconds = time.perf_counter() - started
-        self.check_length(key, self.tutorial_count)
+        self.check_length(key, self.tutorial_count, target)
         return self.tutorial_count / seconds
 
-    def redis_benchmark_xadd(self) -> float:
-        self.fresh()
+    def redis_benchmark_xadd(self, target: Target | None = None) -> float:
+        target = target or self.node
+        target.flush()
         command = [
-            self.redis_benchmark, "-h", "127.0.0.1", "-p", str(self.server.port), "-c", "1", "-P", "100",
+            self.redis_benchmark, "-h", "127.0.0.1", "-p", str(target.port), "-c", "1", "-P", "100",
             "-n", str(COUNT), "--csv", "XADD", BENCH_KEY, "*", "temperature", "21.5", "humidity", "60",
         ]  # fmt: skip
         done = subprocess.run(command, capture_output=True, text=True)
@@ -147,7 +183,7 @@ class Bench:
         rows = [row for row in csv.reader(io.StringIO(done.stdout)) if row and row[0].startswith("XADD")]
         if not rows:
             raise SystemExit(f"no XADD line in redis-benchmark's output:\n{done.stdout}")
-        self.check_length(BENCH_KEY, COUNT)
+        self.check_length(BENCH_KEY, COUNT, target)
         return float(rows[-1][1])
 
     # --- memory ---------------------------------------------------------------------------
@@ -195,11 +231,32 @@ class Bench:
         return rows
 
     def warm_up(self) -> None:
-        self.fresh()
-        self.produce(store=self.store, plan=self.produce_plan(city=CITY, count=1_000))
-        for temperature, humidity in self.tutorial_values[:200]:
-            self.client.xadd("warm-up", {"temperature": temperature, "humidity": humidity})
-        self.fresh()
+        for target in (self.node, self.cluster):
+            if target is None:
+                continue
+            target.flush()
+            self.produce(store=target.store, plan=self.produce_plan(city=CITY, count=1_000))
+            for temperature, humidity in self.tutorial_values[:200]:
+                target.client.xadd(CITY, {"temperature": temperature, "humidity": humidity})
+            target.flush()
+
+    def measurements(self) -> list[tuple[str, Callable[[], float]]]:
+        """Every measurement of a round, by name (the cluster's too when there is one)."""
+        kinds: list[tuple[str, Callable[[], float]]] = [
+            ("producer_in_process", self.producer_in_process),
+            ("producer_command", self.producer_command),
+            ("tutorial", self.tutorial_way),
+            ("redis_benchmark", self.redis_benchmark_xadd),
+            ("start_up_seconds", self.command_start_up),
+        ]
+        if (cluster := self.cluster) is not None:
+            kinds += [
+                ("cluster_producer_in_process", lambda: self.producer_in_process(cluster)),
+                ("cluster_producer_command", lambda: self.producer_command(cluster)),
+                ("cluster_tutorial", lambda: self.tutorial_way(cluster)),
+                ("cluster_redis_benchmark", lambda: self.redis_benchmark_xadd(cluster)),
+            ]
+        return kinds
 
 
 def load_average() -> str:
@@ -222,6 +279,10 @@ def main() -> None:
         "--tutorial-count", type=int, default=20_000,
         help="readings for the one-XADD-at-a-time loop (default 20000; its rate is extrapolated to 86,400)",
     )  # fmt: skip
+    parser.add_argument(
+        "--cluster", action="store_true",
+        help="also on a private local 3-primary Redis Cluster, side by side with the single node",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.runs < 1 or args.tutorial_count < 1:
         parser.error("--runs and --tutorial-count must be at least 1")
@@ -230,7 +291,8 @@ def main() -> None:
     # SIGTERM unwinds like Ctrl-C does, so the private redis-server is stopped either way.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     began = time.perf_counter()
-    with RedisServer(persistent=False) as server:
+    with RedisServer(persistent=False) as server, contextlib.ExitStack() as stack:
+        cluster = stack.enter_context(LocalCluster(persistent=False)) if args.cluster else None
         import hiredis
 
         print(
@@ -238,16 +300,16 @@ def main() -> None:
             f"Python {platform.python_version()} | redis-py {redis.__version__} | hiredis {hiredis.__version__} | "
             f"redis-server {server.version} (private, port {server.port}, --save '' --appendonly no)"
         )
+        if cluster is not None:
+            owner = cluster.primary_for(CITY).port
+            print(
+                f"cluster: 3 primaries on ports {cluster.ports} (private, persistence off); "
+                f"'{CITY}' is on {owner}, '{BENCH_KEY}' on {cluster.primary_for(BENCH_KEY).port}"
+            )
         print(f"{args.runs} runs of each, interleaved; medians shown. {load_average()}\n")
-        bench = Bench(server, args.tutorial_count)
+        bench = Bench(server, args.tutorial_count, cluster)
         bench.warm_up()
-        kinds: list[tuple[str, Callable[[], float]]] = [
-            ("producer_in_process", bench.producer_in_process),
-            ("producer_command", bench.producer_command),
-            ("tutorial", bench.tutorial_way),
-            ("redis_benchmark", bench.redis_benchmark_xadd),
-            ("start_up_seconds", bench.command_start_up),
-        ]
+        kinds = bench.measurements()
         results: dict[str, list[float]] = {name: [] for name, _ in kinds}
         for round_number in range(args.runs):
             shift = round_number % len(kinds)
@@ -260,22 +322,34 @@ def main() -> None:
         ("(p) produce, in-process (produce_plan + produce)", COUNT, results["producer_in_process"]),
         ("(p) manage.py produce, whole command (wall)", COUNT, results["producer_command"]),
     ]
-    if bench.command_self_rates:
-        rows.append(("    ... the command's own timer (no start-up)", COUNT, bench.command_self_rates))
+    if bench.command_self_rates["node"]:
+        rows.append(("    ... the command's own timer (no start-up)", COUNT, bench.command_self_rates["node"]))
     rows += [
         ("(a) tutorial: redis-py, one XADD awaited at a time", args.tutorial_count, results["tutorial"]),
         ("(b) redis-benchmark -c 1 -P 100 XADD", COUNT, results["redis_benchmark"]),
     ]
-    print(f"{'':52} {'count':>7} {'readings/s':>11} {'s for 86,400':>13}   all runs (readings/s)")
+    if cluster is not None:
+        cluster_tutorial = results["cluster_tutorial"]
+        rows += [
+            ("[cluster] (p) produce, in-process", COUNT, results["cluster_producer_in_process"]),
+            ("[cluster] (p) manage.py produce, whole command (wall)", COUNT, results["cluster_producer_command"]),
+        ]
+        if bench.command_self_rates["cluster"]:
+            rows.append(("[cluster]     ... the command's own timer", COUNT, bench.command_self_rates["cluster"]))
+        rows += [
+            ("[cluster] (a) tutorial: RedisCluster, one XADD at a time", args.tutorial_count, cluster_tutorial),
+            ("[cluster] (b) redis-benchmark on the key's primary", COUNT, results["cluster_redis_benchmark"]),
+        ]
+    print(f"{'':58} {'count':>7} {'readings/s':>11} {'s for 86,400':>13}   all runs (readings/s)")
     for label, count, all_rates in rows:
         rate = statistics.median(all_rates)
         note = "*" if count != COUNT else " "
         print(
-            f"{label:52} {count:>7,} {fmt_rate(rate):>11} {COUNT / rate:>12.3f}{note}   "
+            f"{label:58} {count:>7,} {fmt_rate(rate):>11} {COUNT / rate:>12.3f}{note}   "
             + " ".join(fmt_rate(value) for value in all_rates)
         )
     if args.tutorial_count != COUNT:
-        print(f"{'':52} * extrapolated from {args.tutorial_count:,} readings")
+        print(f"{'':58} * extrapolated from {args.tutorial_count:,} readings")
     start_up = results["start_up_seconds"]
     print(
         f"start-up alone, `manage.py produce {CITY} --count 1 --quiet` (wall): median "
@@ -291,9 +365,17 @@ def main() -> None:
         ("whole command / redis-benchmark", command / benchmark, GOAL_VS_BENCHMARK),
         ("whole command / tutorial way", command / tutorial, GOAL_VS_TUTORIAL),
     ]
+    if cluster is not None:
+        on_cluster = median["cluster_producer_in_process"]
+        checks += [
+            ("cluster / node: produce in-process", on_cluster / producer, GOAL_CLUSTER_VS_NODE),
+            ("cluster / node: whole command", median["cluster_producer_command"] / command, GOAL_CLUSTER_VS_NODE),
+            ("cluster / node: tutorial way", median["cluster_tutorial"] / tutorial, None),
+            ("cluster / node: redis-benchmark", median["cluster_redis_benchmark"] / benchmark, None),
+        ]
     for label, ratio, goal in checks:
-        verdict = "met" if ratio >= goal else "MISSED"
-        print(f"  {label:40} {ratio:>7.2f}x   goal >= {goal:g}x: {verdict}")
+        verdict = "(no goal)" if goal is None else f"goal >= {goal:g}x: {'met' if ratio >= goal else 'MISSED'}"
+        print(f"  {label:40} {ratio:>7.2f}x   {verdict}")
 
     print(f"\nmemory of {COUNT:,} readings in one stream (`*` IDs, written pipelined, fresh key '{CITY}')")
     print(f"  {'':52} {'MEMORY USAGE':>13} {'B/reading':>10} {'Δ dataset':>11} {'B/reading':>10}")
@@ -305,7 +387,8 @@ def main() -> None:
         f"({saved / COUNT:.1f} B/reading, {saved / memory_rows[2][1]:.0%} of the tutorial shape)"
     )
     print(f"\n(MEMORY USAGE: `MEMORY USAGE {CITY} SAMPLES 0`; Δ dataset: change in INFO memory used_memory_dataset.)")
-    print(f"total {time.perf_counter() - began:.1f} s; private redis-server stopped. {load_average()}")
+    stopped = "private redis-server and cluster" if cluster is not None else "private redis-server"
+    print(f"total {time.perf_counter() - began:.1f} s; {stopped} stopped. {load_average()}")
 
 
 if __name__ == "__main__":

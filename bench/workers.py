@@ -1,6 +1,6 @@
 """Worker benchmark: how fast `manage.py run_consumer` drains a stream with a no-op handler.
 
-    .venv/bin/python bench/workers.py [--runs N] [--count N] [--tutorial-count N] [--no-profile]
+    .venv/bin/python bench/workers.py [--runs N] [--count N] [--tutorial-count N] [--no-profile] [--cluster]
 
 Starts its own redis-server (free port, temporary directory, persistence off:
 --save '' --appendonly no) and stops it at the end; it never touches a Redis that was
@@ -14,6 +14,11 @@ already running. It pre-fills the stream `bench` with `manage.py produce bench -
        (on the last --tutorial-count entries only, 20,000 by default: it is slow);
   (b)  walrus's ConsumerGroup: batched reads of 100 (run_consumer's default --count),
        a no-op call per entry, then one XACK of the batch.
+
+With --cluster it also starts a private 3-primary Redis Cluster (tests/support/redis_cluster.py,
+persistence off; QUEUE_REDIS_URL the private redis-server), pre-fills `bench` there the same
+way, and runs (w1) and (w2) on it in the same rounds: REDIS_URL is the cluster, and the start
+gate, CLIENT LIST and XINFO GROUPS go to the primary that owns `bench`.
 
 Every contender is a real subprocess on a fresh group. Start-up is excluded the same way
 for all: the group is created at `$`, the processes start and block in XREADGROUP (a
@@ -177,16 +182,27 @@ class LineReader:
 
 
 class Bench:
-    def __init__(self, server: PrivateRedis, processes: Processes, count: int, tutorial_count: int) -> None:
+    def __init__(
+        self, server: PrivateRedis, processes: Processes, count: int, tutorial_count: int, cluster=None
+    ) -> None:
         self.server = server
         self.processes = processes
         self.count = count
         self.tutorial_count = min(tutorial_count, count)
         self.client = server.client()
+        self.router = self.client  # for keys anywhere: the processed-events stream of a group
+        self.redis_pid = server.process.pid
+        redis_url, queue = server.url, {}
+        if cluster is not None:  # a tests/support/redis_cluster.LocalCluster
+            # The stream's commands and the reads blocked on it are all on the primary that owns it.
+            owner = cluster.primary_for(STREAM).port
+            self.client, self.router, self.redis_pid = cluster.node_client(owner), cluster.client(), cluster.pids[owner]
+            redis_url, queue = cluster.url, {"QUEUE_REDIS_URL": server.url}
         self.var_dir = Path(tempfile.mkdtemp(prefix="weatherstreams-benchwl-workers-"))
         self.env = {
             **os.environ,
-            "REDIS_URL": server.url,
+            **queue,
+            "REDIS_URL": redis_url,
             "DJANGO_SETTINGS_MODULE": "weatherstreams.settings",
             "DJANGO_SECRET_KEY": "bench-workers-" + "x" * 50,
             "WEATHERSTREAMS_VAR_DIR": str(self.var_dir),
@@ -253,7 +269,7 @@ class Bench:
             for client_id in blocked:
                 pipe.client_unblock(client_id)
             pids = {
-                "redis": self.server.process.pid,
+                "redis": self.redis_pid,
                 **{name: process.pid for name, process, _ in children},
                 "poller": os.getpid(),
             }
@@ -269,7 +285,7 @@ class Bench:
             for _, process, _ in children:
                 self.processes.stop(process)
         self.client.xgroup_destroy(STREAM, group)
-        self.client.delete(f"weatherstreams:processed:{group}")
+        self.router.delete(f"weatherstreams:processed:{group}")
         return Run(contender, entries, seconds, drained - spawned, ready_at - spawned, processed, cpu)
 
     def _wait_blocked(self, how_many: int, timeout: float = 30) -> list[int]:
@@ -724,6 +740,27 @@ def report(runs: dict[str, list[Run]], bench: Bench) -> list[str]:
     return out
 
 
+def cluster_report(runs: dict[str, list[Run]]) -> list[str]:
+    """run_consumer on the cluster beside the same on one node, from the same rounds."""
+    rate = {key: median([r.rate for r in found]) for key, found in runs.items()}
+    out = ["", "on a 3-primary Redis Cluster (the stream on one primary), beside one node, same rounds:"]
+    for key in ("w1", "w2"):
+        found = runs["c" + key]
+        each = ", ".join(f"{r.rate:,.0f}" for r in found)
+        client_us = median(
+            [
+                sum(v for k, v in r.cpu.items() if k not in {"redis", "poller"}) * r.seconds / r.entries * 1e6
+                for r in found
+            ]
+        )
+        redis_us = median([r.cpu.get("redis", 0) * r.seconds / r.entries * 1e6 for r in found])
+        out.append(
+            f"  {NAMES[key]:<44} {rate['c' + key]:>9,.0f}/s ({each}) = {rate['c' + key] / rate[key]:.2f}× one node's "
+            f"{rate[key]:,.0f}/s; per entry: worker(s) {client_us:.2f} µs, the stream's primary {redis_us:.2f} µs"
+        )
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=3, help="runs per contender; medians are reported (default 3)")
@@ -732,6 +769,7 @@ def main() -> int:
         "--tutorial-count", type=int, default=20_000, help="entries for the slow tutorial loop (a) (default 20000)"
     )
     parser.add_argument("--no-profile", action="store_true", help="skip the in-process profile of one worker")
+    parser.add_argument("--cluster", action="store_true", help="also run (w1) and (w2) on a private 3-primary cluster")
     parser.add_argument("--child", choices=["a", "b"], help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--group", help=argparse.SUPPRESS)
@@ -758,6 +796,8 @@ def main() -> int:
     processes = Processes()
     server = PrivateRedis(processes)
     bench: Bench | None = None
+    cluster_bench: Bench | None = None
+    cluster = None
     try:
         server.start()
         print(
@@ -767,11 +807,22 @@ def main() -> int:
         seconds = bench.prefill()
         print(f"pre-filled {args.count:,} readings in {seconds:.1f} s (the command's wall time)")
         order = ["w1", "w2", "a", "b"]
+        if args.cluster:
+            from tests.support.redis_cluster import LocalCluster
+
+            cluster = LocalCluster(persistent=False).start()
+            owner = cluster.primary_for(STREAM).port
+            print(f"private cluster: primaries on ports {cluster.ports}, '{STREAM}' on {owner}, persistence off")
+            cluster_bench = Bench(server, processes, args.count, args.tutorial_count, cluster)
+            seconds = cluster_bench.prefill()
+            print(f"pre-filled {args.count:,} readings on the cluster in {seconds:.1f} s")
+            order += ["cw1", "cw2"]  # run_consumer on the cluster
         runs: dict[str, list[Run]] = {key: [] for key in order}
         for round_number in range(args.runs):
             rotated = order[round_number % len(order) :] + order[: round_number % len(order)]
             for key in rotated:
-                run = bench.run(key)
+                on_cluster = key.startswith("c") and cluster_bench is not None
+                run = cluster_bench.run(key[1:]) if on_cluster else bench.run(key)
                 runs[key].append(run)
                 print(
                     f"  round {round_number + 1}: {key:<2} {run.entries:>7,} entries in {run.seconds * 1000:7.0f} ms "
@@ -782,6 +833,9 @@ def main() -> int:
                 )
         for line in report(runs, bench):
             print(line)
+        if cluster_bench is not None:
+            for line in cluster_report(runs):
+                print(line)
         if not args.no_profile:
             print("\nwhere one worker's time goes (in-process, same stream, same defaults):")
             for line in profile_in_process(bench):
@@ -792,8 +846,11 @@ def main() -> int:
     finally:
         processes.stop_all()
         server.stop()
-        if bench is not None:
-            shutil.rmtree(bench.var_dir, ignore_errors=True)
+        if cluster is not None:
+            cluster.stop()
+        for made in (bench, cluster_bench):
+            if made is not None:
+                shutil.rmtree(made.var_dir, ignore_errors=True)
     return 0
 
 
