@@ -16,6 +16,7 @@ from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 from streams_app.conf import app_settings
+from streams_app.errors import RedisUnavailable
 
 # Web requests wait this long for a reply; a worker's blocking read waits longer (see worker_client).
 REQUEST_TIMEOUT_SECONDS = 5.0
@@ -83,15 +84,45 @@ def app_client() -> redis.Redis | redis.cluster.RedisCluster:
 
 
 def worker_client(*, block_ms: int) -> redis.Redis | redis.cluster.RedisCluster:
-    """A worker's own client: its socket timeout outlasts its longest blocking read."""
+    """A worker's own client: its socket timeout outlasts its longest blocking read.
+
+    RedisUnavailable while Redis cannot say whether it is a cluster (or, in cluster mode, no
+    node answers): a worker keeps its client for its whole life, so it must not guess.
+    """
     url, timeout = app_settings().redis_url, block_ms / 1000 + 5
-    return connect_cluster(url, socket_timeout=timeout) if cluster_mode() else connect(url, socket_timeout=timeout)
+    if not _known_cluster_mode(url):
+        return connect(url, socket_timeout=timeout)
+    try:
+        return connect_cluster(url, socket_timeout=timeout)
+    except (redis.RedisError, redis.exceptions.RedisClusterException, OSError) as error:
+        raise RedisUnavailable(f"No node of the Redis cluster at {redact_url(url)} answers: {error}") from error
+
+
+def _known_cluster_mode(url: str) -> bool:
+    """Cluster mode for a client kept for a process's life: as forced, or as the server says;
+    RedisUnavailable when it cannot be asked (a guess would stay wrong once Redis is back)."""
+    forced = app_settings().redis_cluster
+    cluster = forced if forced is not None else server_is_cluster(url)
+    if cluster is None:
+        raise RedisUnavailable(f"Redis at {redact_url(url)} does not answer (asked whether it is a cluster).")
+    return cluster
+
+
+def redact_url(url: str) -> str:
+    """`url` without its password, for messages."""
+    scheme, sep, rest = url.partition("://")
+    credentials, at, address = rest.rpartition("@")
+    if not at:
+        return url
+    user = credentials.partition(":")[0]
+    return f"{scheme}{sep}{user + ':***' if user else '***'}@{address}"
 
 
 def live_client() -> aioredis.Redis | redis.asyncio.cluster.RedisCluster:
-    """An asyncio client on the app's Redis (one per event loop: the live feeds build it)."""
+    """An asyncio client on the app's Redis (one per event loop: the live feeds build it and
+    keep it). RedisUnavailable while Redis cannot say whether it is a cluster, as for a worker."""
     url = app_settings().redis_url
-    return connect_cluster_async(url) if cluster_mode() else connect_async(url)
+    return connect_cluster_async(url) if _known_cluster_mode(url) else connect_async(url)
 
 
 # --- cluster mode and the queue's Redis ------------------------------------------------------

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Awaitable, Callable
 from typing import ParamSpec, TypeVar
 
 import redis
+import redis.cluster
 
 from streams_app.errors import Conflict, DomainError, RedisUnavailable
 
@@ -27,6 +29,18 @@ UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
 )
 
+# What a cluster adds: no node for a slot, redirects without end, a slot map that cannot be read,
+# a cluster that is down or re-sharding.
+CLUSTER_UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+    redis.exceptions.ClusterError,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.RedisClusterException,
+)
+
+# How redis-py says it could not learn the cluster's layout (its other RedisClusterExceptions,
+# such as a script in a cluster pipeline, are our mistakes).
+CLUSTER_LAYOUT_TROUBLE = ("cannot be connected", "not covered", "could not agree")
+
 
 def translate_redis_error(error: BaseException) -> DomainError | None:
     """The domain error a Redis failure stands for, or None if it is a programming error."""
@@ -41,10 +55,19 @@ def translate_redis_error(error: BaseException) -> DomainError | None:
     # redis-py raises these replies as their own classes, without the reply's code in the text.
     if isinstance(error, redis.exceptions.ClusterDownError | redis.exceptions.TryAgainError):
         return RedisUnavailable(f"The Redis cluster cannot answer right now: {error}")
+    if isinstance(error, redis.exceptions.SlotNotCoveredError):
+        return RedisUnavailable(f"No node of the Redis cluster serves that key right now: {error}")
+    if isinstance(error, redis.exceptions.RedisClusterException) and (
+        isinstance(error.__cause__, UNAVAILABLE_ERRORS) or any(words in str(error) for words in CLUSTER_LAYOUT_TROUBLE)
+    ):
+        return RedisUnavailable(f"The Redis cluster cannot answer right now: {error}")
     if isinstance(error, redis.exceptions.MasterDownError):
         return RedisUnavailable(f"The Redis replica has lost its primary: {error}")
     if isinstance(error, redis.exceptions.ReadOnlyError):
         return RedisUnavailable("Redis is read-only here (REDIS_URL points at a replica?).")
+    if isinstance(error, redis.exceptions.ClusterError) and not isinstance(error, redis.ResponseError):
+        # redis-py's own "TTL exhausted": it followed redirects or retried until it gave up.
+        return RedisUnavailable(f"The Redis cluster did not settle on an answer: {error}")
     if isinstance(error, redis.exceptions.OutOfMemoryError):
         return RedisUnavailable("Redis is out of memory (maxmemory reached): nothing was written.")
     if isinstance(error, redis.ResponseError):
@@ -59,7 +82,9 @@ def translate_redis_error(error: BaseException) -> DomainError | None:
 
 
 def redis_call(method: Callable[P, T]) -> Callable[P, T]:
-    """Run a gateway method, turning Redis failures into domain errors."""
+    """Run a gateway method, turning Redis failures into domain errors. A store on a cluster
+    that finds Redis unavailable reads the slot map again, so the next call reaches a replica
+    promoted meanwhile."""
 
     @functools.wraps(method)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
@@ -71,16 +96,28 @@ def redis_call(method: Callable[P, T]) -> Callable[P, T]:
             domain_error = translate_redis_error(error)
             if domain_error is None:
                 raise
+            if isinstance(domain_error, RedisUnavailable) and args:
+                refresh_slot_map(getattr(args[0], "client", None))
             raise domain_error from error
 
     return wrapper
+
+
+def refresh_slot_map(client: object) -> None:
+    """Ask a cluster client's nodes again who serves each slot. redis-py refreshes after failed
+    commands, but not after every failed pipeline (a WATCH transaction builds a new pipeline
+    each time and keeps the old map); a cluster that cannot be asked now is asked next time."""
+    if isinstance(client, redis.cluster.RedisCluster):
+        with contextlib.suppress(redis.RedisError, redis.exceptions.RedisClusterException, OSError):
+            client.nodes_manager.initialize()
 
 
 async def guarded(awaitable: Awaitable[T]) -> T:
     """Await a Redis call of the asyncio client; Redis being away becomes RedisUnavailable."""
     try:
         return await awaitable
-    except UNAVAILABLE_ERRORS as error:
+    except UNAVAILABLE_ERRORS + CLUSTER_UNAVAILABLE_ERRORS as error:
         domain_error = translate_redis_error(error)
-        assert domain_error is not None
+        if domain_error is None:  # a RedisClusterException that is our mistake, not the cluster's state
+            raise
         raise domain_error from error

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 
 import redis
 import redis.asyncio as aioredis
+import redis.asyncio.cluster as aiocluster
 
 from streams_app.gateway.types import GroupSummary, StreamId, StreamSummary
 
@@ -90,9 +91,10 @@ def count_around(
 
 
 async def count_around_async(
-    client: aioredis.Redis, key: bytes, pivot: StreamId, *, budget: int | None = None
+    client: aioredis.Redis | aiocluster.RedisCluster, key: bytes, pivot: StreamId, *, budget: int | None = None
 ) -> CountAround:
-    """`count_around` (no stop counts) for the asyncio client of the live pages."""
+    """`count_around` (no stop counts) for the asyncio client of the live pages. The script names
+    its one key, so a cluster client runs it on the stream's node (loading it there if need be)."""
     script = client.register_script(_COUNT_AROUND)
     reply = await script(keys=[key], args=_script_args(pivot, COUNT_BUDGET if budget is None else budget, NEVER, NEVER))
     return CountAround.from_reply(reply)
@@ -170,7 +172,12 @@ def groups_with_lag(
 
 
 async def groups_with_lag_async(
-    client: aioredis.Redis, key: bytes, stream: StreamSummary, groups: list[GroupSummary], *, budget: int | None = None
+    client: aioredis.Redis | aiocluster.RedisCluster,
+    key: bytes,
+    stream: StreamSummary,
+    groups: list[GroupSummary],
+    *,
+    budget: int | None = None,
 ) -> list[GroupSummary]:
     """`groups_with_lag` for the asyncio client of the live pages (the dashboard, group pages),
     which refresh every second or so and may want a smaller `budget` per count."""

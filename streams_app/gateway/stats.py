@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import redis
+import redis.cluster
 
 from streams_app.gateway.errors import redis_call
 from streams_app.gateway.keys import key_bytes, stats_index_key, stats_key
@@ -83,16 +84,19 @@ class MinuteStats:
 
 
 class StatsStore:
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis | redis.cluster.RedisCluster) -> None:
         self.client = client
+        self.on_cluster = isinstance(client, redis.cluster.RedisCluster)
         self._merge = client.register_script(_MERGE)
 
     @redis_call
     def merge(self, aggregates: list[MinuteAggregate]) -> None:
-        """Add the aggregates to the stored minutes, in one round trip."""
+        """Add the aggregates to the stored minutes: in one round trip on one node; on a cluster
+        one script call per aggregate (redis-py refuses scripts in a cluster pipeline; a minute
+        and its index share their city's slot, so each call goes to one node)."""
         if not aggregates:
             return
-        pipe = self.client.pipeline(transaction=False)
+        pipe = None if self.on_cluster else self.client.pipeline(transaction=False)
         for agg in aggregates:
             args: list[object] = [agg.count, STATS_TTL_SECONDS, agg.minute]
             for name, values in agg.fields.items():
@@ -102,7 +106,8 @@ class StatsStore:
                 args=args,
                 client=pipe,
             )
-        pipe.execute()
+        if pipe is not None:
+            pipe.execute()
 
     @redis_call
     def minutes(self, city: str, *, fields: Sequence[str], last: int = 60) -> list[MinuteStats]:

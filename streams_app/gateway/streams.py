@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 import redis
 import redis.cluster
 
-from streams_app.errors import BadInput, Conflict, NotFound
+from streams_app.errors import BadInput, Conflict, NotFound, RedisUnavailable
 from streams_app.gateway.bulk import bulk_add_entries
 from streams_app.gateway.errors import EXHAUSTED_ID, redis_call, translate_redis_error
 from streams_app.gateway.keys import display_name, key_bytes, key_from_bytes
@@ -128,6 +128,8 @@ class StreamStore:
             else:
                 pipe.xrange(key, min=low, max=high, count=query.count)
         kind, *results = pipe.execute(raise_on_error=False)
+        if isinstance(kind, Exception):  # e.g. CLUSTERDOWN: the stream's node cannot answer
+            raise kind
         kind = text(kind)
         if kind == "none":
             raise NotFound(f"There is no stream called “{display_name(name)}”.")
@@ -223,6 +225,8 @@ class StreamStore:
             info, memory = next(replies), next(replies)
             dead = next(replies) if name in dead_letter_keys else None
             if isinstance(info, Exception):
+                if isinstance(translate_redis_error(info), RedisUnavailable):
+                    raise info  # the stream's node cannot answer: not a stream that vanished
                 continue
             found.append(
                 StreamSummary.from_xinfo(

@@ -1,13 +1,22 @@
 """What a consumer-group worker asks of Redis: XREADGROUP, XAUTOCLAIM, delivery counts,
-pipelined acks with dead letters and live events, heartbeats and the one-name-one-process lock."""
+pipelined acks with dead letters and live events, heartbeats and the one-name-one-process lock.
+
+On one node each of those is one round trip. On a Redis Cluster (a `RedisCluster` client) the
+reads go slot by slot (worker_reads.py); the plain commands still go out in one pipeline, which
+redis-py splits per node; and the scripts run on their own, next to it: redis-py refuses scripts
+in a cluster pipeline. A stream's companions (dead letters, errors) share its slot, so a script
+that touches a stream and its companions runs on the node that serves that slot."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import redis
+import redis.cluster
 
 from streams_app.errors import NotFound
 from streams_app.gateway.errors import redis_call
@@ -22,6 +31,7 @@ from streams_app.gateway.keys import (
     workers_index_key,
 )
 from streams_app.gateway.types import text
+from streams_app.gateway.worker_reads import ClusterReads
 
 EVENTS_MAXLEN = 2000
 ERRORS_TTL_SECONDS = 7 * 24 * 3600
@@ -103,6 +113,16 @@ _RELEASE_LOCK = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+# Move an entry to the dead letters: add the letter, ack the entry, forget its last error, all
+# or nothing, so the entry is never acked without its letter (an XADD refused for want of
+# memory stops the script before the XACK). KEYS: the dead-letter stream, the stream, its errors
+# hash (one slot). ARGV: the group, the entry's ID, then the letter's fields and values.
+_DEAD_LETTER = """
+redis.call('XADD', KEYS[1], '*', unpack(ARGV, 3))
+redis.call('XACK', KEYS[2], ARGV[1], ARGV[2])
+redis.call('HDEL', KEYS[3], ARGV[2])
+return 1
+"""
 
 
 def _deliveries(stream: str, rows: Iterable) -> list[Delivery]:
@@ -124,15 +144,18 @@ def _deliveries(stream: str, rows: Iterable) -> list[Delivery]:
 
 
 class WorkerIO:
-    """The Redis side of one worker process."""
+    """The Redis side of one worker process, on one node or on a cluster."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis | redis.cluster.RedisCluster) -> None:
         self.client = client
+        self.on_cluster = isinstance(client, redis.cluster.RedisCluster)
         self.groups = GroupStore(client)
+        self._cluster_reads = ClusterReads(client) if isinstance(client, redis.cluster.RedisCluster) else None
         self._hold_lock = client.register_script(_HOLD_LOCK)
         self._take_over_lock = client.register_script(_TAKE_OVER_LOCK)
         self._release_lock = client.register_script(_RELEASE_LOCK)
         self._touch = client.register_script(_TOUCH)
+        self._dead_letter = client.register_script(_DEAD_LETTER)
 
     def ensure_group(self, stream: str, group: str, start_id: str) -> bool:
         """Create the group (and the stream) if missing; True if created."""
@@ -152,20 +175,33 @@ class WorkerIO:
         """XREADGROUP from each stream's position (`>` for new entries, an ID for own history).
 
         `finishing`, the outcome of the previous batch, is written in the same round trip,
-        ahead of the read: the acks take effect at once even when the read then blocks.
+        ahead of the read: the acks take effect at once even when the read then blocks (on a
+        cluster its dead letters go just before, each moved by a script of its own).
         """
-        pipe = self.client.pipeline(transaction=False)
-        if finishing:
-            self._queue_outcome(pipe, group, consumer, finishing)
-        pipe.xreadgroup(
-            group,
-            consumer,
-            {key_bytes(stream): position for stream, position in positions.items()},
-            count=count,
-            block=block_ms,
-        )
         try:
-            reply = pipe.execute()[-1]
+            if self._cluster_reads is not None:
+                write_first = None
+                if finishing:
+                    self._move_dead_letters(None, group, finishing.dead_letters)
+                    write_first = functools.partial(
+                        self._queue_outcome, group=group, consumer=consumer, outcome=finishing
+                    )
+                reply = self._cluster_reads.read(
+                    group, consumer, positions, count=count, block_ms=block_ms, write_first=write_first
+                )
+            else:
+                pipe = self.client.pipeline(transaction=False)
+                if finishing:
+                    self._move_dead_letters(pipe, group, finishing.dead_letters)
+                    self._queue_outcome(pipe, group, consumer, finishing)
+                pipe.xreadgroup(
+                    group,
+                    consumer,
+                    {key_bytes(stream): position for stream, position in positions.items()},
+                    count=count,
+                    block=block_ms,
+                )
+                reply = pipe.execute()[-1]
         except redis.ResponseError as error:
             if str(error).startswith("NOGROUP"):
                 raise NotFound(f"The group {group} (or its stream) is gone: {error}") from error
@@ -213,17 +249,20 @@ class WorkerIO:
 
     @redis_call
     def finish_batch(self, group: str, consumer: str, outcome: BatchOutcome) -> None:
-        """Ack, dead-letter, record failures and publish live events, in one round trip.
+        """Ack, dead-letter, record failures and publish live events, in one round trip (on a
+        cluster, the dead letters' scripts first).
 
-        Each dead letter is added before its entry is acked: if we die in between, the
-        entry is dead-lettered again (a duplicate), never lost.
+        Each dead letter is added together with the ack of its entry (one script): if we die
+        before, the entry is dead-lettered again later (a duplicate), never lost.
         """
         pipe = self.client.pipeline(transaction=False)
+        self._move_dead_letters(None if self.on_cluster else pipe, group, outcome.dead_letters)
         self._queue_outcome(pipe, group, consumer, outcome)
         pipe.execute()
 
-    def _queue_outcome(self, pipe, group: str, consumer: str, outcome: BatchOutcome) -> None:
-        for letter in outcome.dead_letters:
+    def _move_dead_letters(self, pipe, group: str, letters: Sequence[DeadLetter]) -> None:
+        """Queue each letter's script into `pipe`, or run them one by one (`pipe` None: a cluster)."""
+        for letter in letters:
             fields = {
                 "stream": key_bytes(letter.stream),
                 "id": letter.id,
@@ -233,9 +272,18 @@ class WorkerIO:
                 "error": letter.error[:4000],
             }
             fields.update({f"orig:{name}": value for name, value in letter.fields.items()})
-            pipe.xadd(key_bytes(letter.dead_stream), fields)
-            pipe.xack(key_bytes(letter.stream), group, letter.id)
-            pipe.hdel(errors_key(letter.stream, group), letter.id)
+            self._dead_letter(
+                keys=[
+                    key_bytes(letter.dead_stream),
+                    key_bytes(letter.stream),
+                    key_bytes(errors_key(letter.stream, group)),
+                ],
+                args=[group, letter.id, *(part for pair in fields.items() for part in pair)],
+                client=pipe,
+            )
+
+    def _queue_outcome(self, pipe, group: str, consumer: str, outcome: BatchOutcome) -> None:
+        """Queue the outcome's plain commands (all but the dead letters) into `pipe`."""
         for stream, ids in outcome.acks.items():
             if ids:
                 pipe.xack(key_bytes(stream), group, *ids)
@@ -271,10 +319,12 @@ class WorkerIO:
     @redis_call
     def touch(self, group: str, consumer: str, in_hand: Mapping[str, Sequence[str]]) -> int:
         """Reset the idle time of entries this consumer still works on (JUSTID: deliveries unchanged)."""
+        calls = [([key_bytes(stream)], [group, consumer, *ids]) for stream, ids in in_hand.items() if ids]
+        if self.on_cluster:
+            return sum(int(self._touch(keys=keys, args=args)) for keys, args in calls)
         pipe = self.client.pipeline(transaction=False)
-        for stream, ids in in_hand.items():
-            if ids:
-                self._touch(keys=[key_bytes(stream)], args=[group, consumer, *ids], client=pipe)
+        for keys, args in calls:
+            self._touch(keys=keys, args=args, client=pipe)
         return sum(int(count) for count in pipe.execute())
 
     @redis_call
@@ -285,7 +335,7 @@ class WorkerIO:
     def beat(
         self, *, group: str, name: str, status: Mapping[str, str], ttl_ms: int, lock_token: str, lock_ttl_ms: int
     ) -> bool:
-        """Publish the heartbeat and keep the lock, in one round trip; False if the lock was lost."""
+        """Publish the heartbeat and keep the lock, in one round trip (two on a cluster); False if the lock was lost."""
         key = heartbeat_key(group, name)
         pipe = self.client.pipeline(transaction=False)
         pipe.hset(key, mapping=dict(status))
@@ -293,8 +343,8 @@ class WorkerIO:
         pipe.zadd(workers_index_key(), {f"{group}\t{name}": float(status["last_seen"])})
         # Forget workers not seen for a day, so the index stays small.
         pipe.zremrangebyscore(workers_index_key(), "-inf", float(status["last_seen"]) - WORKER_MEMORY_SECONDS)
-        self._hold_lock(keys=[name_lock_key(group, name)], args=[lock_token, lock_ttl_ms], client=pipe)
-        return bool(pipe.execute()[-1])
+        held = self._after(pipe, self._hold_lock, keys=[name_lock_key(group, name)], args=[lock_token, lock_ttl_ms])
+        return bool(held)
 
     @redis_call
     def retire(self, *, group: str, name: str, lock_token: str, status: Mapping[str, str]) -> None:
@@ -303,12 +353,29 @@ class WorkerIO:
         pipe = self.client.pipeline(transaction=False)
         pipe.hset(key, mapping=dict(status))
         pipe.pexpire(key, 60_000)
-        self._release_lock(keys=[name_lock_key(group, name)], args=[lock_token], client=pipe)
-        pipe.execute()
+        self._after(pipe, self._release_lock, keys=[name_lock_key(group, name)], args=[lock_token])
+
+    def _after(self, pipe, script, *, keys: list, args: list) -> object:
+        """Run `pipe`, then `script`; returns the script's reply. In the pipeline on one node (one
+        round trip); after it on a cluster, where the pipeline may not hold it."""
+        if self.on_cluster:
+            pipe.execute()
+            return script(keys=keys, args=args)
+        script(keys=keys, args=args, client=pipe)
+        return pipe.execute()[-1]
 
     def reset(self) -> None:
-        """Drop pooled connections (after Redis went away) so the next call reconnects."""
-        self.client.connection_pool.disconnect()
+        """Drop pooled connections (after Redis went away, or a read cut short) so the next call
+        reconnects; on a cluster, also ask again which node serves each slot (a replica may have
+        been promoted meanwhile): redis-py's own refresh does not follow every failed command
+        (a transaction pipeline's, as when a group is created, leaves the old map in place)."""
+        if isinstance(self.client, redis.cluster.RedisCluster):
+            self.client.disconnect_connection_pools()
+            # Not reachable now: the next call fails again, and the worker calls this again.
+            with contextlib.suppress(redis.RedisError, redis.exceptions.RedisClusterException, OSError):
+                self.client.nodes_manager.initialize()
+        else:
+            self.client.connection_pool.disconnect()
 
 
 def _id_key(entry_id: str) -> tuple[int, int]:

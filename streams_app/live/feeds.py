@@ -176,7 +176,8 @@ class Feed:
 
 
 class StreamTailFeed(Feed):
-    """New entries of one stream, read with XREAD BLOCK from the last ID seen."""
+    """New entries of one stream, read with XREAD BLOCK from the last ID seen (a read of its own,
+    so on a cluster each tail blocks on the node that holds its stream)."""
 
     def __init__(self, key: FeedKey, reader: LiveReader, stream: str) -> None:
         super().__init__(key, reader)
@@ -189,8 +190,7 @@ class StreamTailFeed(Feed):
         self.ready.set()
         last_flush = 0.0
         while True:
-            batches = await self.reader.read_after({self.stream: self.position}, count=TAIL_BATCH, block_ms=BLOCK_MS)
-            entries = [entry for _, found in batches for entry in found]
+            entries = await self.reader.read_after(self.stream, self.position, count=TAIL_BATCH, block_ms=BLOCK_MS)
             if not entries:
                 continue
             window = COALESCE_SECONDS if len(self.subscriptions) <= MANY_TABS else COALESCE_SECONDS_MANY_TABS
@@ -198,8 +198,7 @@ class StreamTailFeed(Feed):
             if wait > 0:
                 # Flushed a moment ago: gather what else arrives in the rest of the window.
                 await asyncio.sleep(wait)
-                more = await self.reader.read_after({self.stream: entries[-1].id}, count=TAIL_BATCH, block_ms=None)
-                entries.extend(entry for _, found in more for entry in found)
+                entries += await self.reader.read_after(self.stream, entries[-1].id, count=TAIL_BATCH, block_ms=None)
             self.position = entries[-1].id
             last_flush = time.monotonic()
             self.publish(tail_entries(entries))

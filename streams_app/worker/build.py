@@ -7,18 +7,22 @@ from __future__ import annotations
 import inspect
 import logging
 import sys
+import time
 from collections.abc import Sequence
 
 from django.utils.module_loading import import_string
 
 from streams_app.conf import app_settings
-from streams_app.errors import BadInput
+from streams_app.errors import BadInput, RedisUnavailable
 from streams_app.gateway.clients import worker_client
 from streams_app.gateway.stats import StatsStore
 from streams_app.gateway.worker_io import WorkerIO
 from streams_app.worker.config import WorkerConfig
 from streams_app.worker.loop import Worker
 from streams_app.worker.message import Handler
+
+log = logging.getLogger("streams_app.worker")
+START_RETRY_SECONDS = 1.0
 
 
 def worker_config(*, name: str, streams: Sequence[str] | None = None, **overrides: object) -> WorkerConfig:
@@ -55,8 +59,22 @@ def load_handler(dotted_path: str, stats: StatsStore) -> Handler:
 
 def build_worker(config: WorkerConfig, *, handler_path: str) -> Worker:
     """A worker on its own client of the app's Redis, with the handler at `handler_path`."""
-    client = worker_client(block_ms=config.block_ms)
+    client = _client_once_redis_answers(config)
     return Worker(config, load_handler(handler_path, StatsStore(client)), WorkerIO(client))
+
+
+def _client_once_redis_answers(config: WorkerConfig):
+    """The worker's client, once Redis says what it is (one node or a cluster): a worker started
+    before its Redis waits for it, as a running worker does when Redis goes away."""
+    said = False
+    while True:
+        try:
+            return worker_client(block_ms=config.block_ms)
+        except RedisUnavailable as error:
+            if not said:
+                log.warning("Waiting for Redis before starting: %s", error.message)
+                said = True
+            time.sleep(START_RETRY_SECONDS)
 
 
 def run_worker_process(config: WorkerConfig, *, handler_path: str) -> int:

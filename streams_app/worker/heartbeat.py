@@ -5,7 +5,6 @@ idle entries."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import threading
@@ -86,8 +85,14 @@ class Heartbeat:
             if now > last_time:
                 self.rate = (self.counters.processed - last_count) / (now - last_time)
             last_count, last_time = self.counters.processed, now
-            with contextlib.suppress(DomainError):  # the main loop reports Redis outages
+            try:
                 self._beat(interval)
+            except DomainError:
+                pass  # the main loop reports Redis outages
+            except Exception:
+                # Whatever else goes wrong, this thread must go on: if it died, the name lock
+                # would lapse and the batch in hand would look abandoned.
+                logger.exception("the heartbeat failed; trying again in %.1f s", interval)
             self._stopping.wait(interval)
 
     def _beat(self, interval: float) -> None:

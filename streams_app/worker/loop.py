@@ -113,11 +113,14 @@ class Worker:
                 except NotFound as error:
                     logger.warning("%s; recreating the group", error.message)
                     self._needs_prepare = True
+                    self._read_own_history_again()
                 except Exception:
                     # Never crash-loop: log, wait, go on.
                     delay = self._backoff.next_delay()
                     logger.exception("unexpected error; going on in %.1f s", delay)
                     sleep_unless(lambda: self._stop.requested, delay)
+                    self.io.reset()
+                    self._read_own_history_again()
         finally:
             self._finish()
         return 0
@@ -183,12 +186,17 @@ class Worker:
         delay = self._backoff.next_delay()
         self.heartbeat.state = "reconnecting"
         logger.warning("%s Retrying in %.1f s.", error.message, delay)
-        self.io.reset()
         sleep_unless(lambda: self._stop.requested, delay)
+        self.io.reset()  # after the wait: a cluster's map of its nodes is then the freshest
         if reconnecting:
-            # Redis may have restarted: recreate missing groups, re-read our own pending entries.
+            # Redis may have restarted (or a cluster failed over): recreate missing groups.
             self._needs_prepare = True
-            self._history = {stream: "0" for stream in self.config.streams}
+            self._read_own_history_again()
+
+    def _read_own_history_again(self) -> None:
+        """After a failed step: entries a failed read delivered (its reply lost, or cut short by
+        another slot's error on a cluster) are in our pending list; read it again from ID 0."""
+        self._history = {stream: "0" for stream in self.config.streams}
 
     # --- the loop ---------------------------------------------------------------
 
@@ -320,6 +328,6 @@ class Worker:
                     return
                 delay = backoff.next_delay()
                 logger.warning("Could not ack: %s Retrying in %.1f s.", error.message, delay)
-                self.io.reset()
                 time.sleep(delay)
+                self.io.reset()
         self._committed(outcome)

@@ -1,6 +1,7 @@
 """The app as users get it, for browser tests: a real daphne (HTTP and WebSockets) on a free
-port, with its own SQLite database, on the suite's redis-server and the real channel layer;
-and a real RQ job worker when a test needs one."""
+port, with its own SQLite database, on the suite's Redis and the real channel layer; and a real
+RQ job worker when a test needs one. In a cluster run the streams are on the cluster and the
+queue (RQ, the channel layer) on the suite's redis-server, as in production."""
 
 from __future__ import annotations
 
@@ -19,13 +20,18 @@ USERNAME, PASSWORD = "tester", "a-long-browser-password"
 
 
 class LiveApp:
-    def __init__(self, redis_url: str) -> None:
+    def __init__(self, queue_url: str, *, streams_url: str | None = None) -> None:
+        """`queue_url`: the suite's redis-server; `streams_url`: the app's streams, by default where
+        the run put them for every child process (REDIS_URL: the cluster in a cluster run)."""
         self.directory = Path(tempfile.mkdtemp(prefix="weatherstreams-live-"))
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        streams_url = streams_url or os.environ.get("REDIS_URL") or queue_url
         self.env = {
             **os.environ,
-            "REDIS_URL": redis_url,
+            "REDIS_URL": streams_url,
+            # On one node the queue defaults to the streams' Redis, as a single-node install has it.
+            **({"QUEUE_REDIS_URL": queue_url} if streams_url != queue_url else {}),
             "DATABASE_URL": f"sqlite:///{self.directory / 'db.sqlite3'}",
             "WEATHERSTREAMS_VAR_DIR": str(self.directory),
             "DJANGO_SECRET_KEY": "browser-tests-" + "x" * 50,

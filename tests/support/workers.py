@@ -1,4 +1,7 @@
-"""Real worker processes for the tests, and a checker that proves nothing was lost."""
+"""Real worker processes for the tests, and a checker that proves nothing was lost.
+
+What the record handler processed is kept apart from the streams (see worker_handlers.py):
+`ledger` and `processed_count` read it from `records`, the suite's redis-server."""
 
 from __future__ import annotations
 
@@ -9,14 +12,14 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import redis
 
 from streams_app.gateway.keys import DEAD_LETTER_TEMPLATE, dead_letter_key
-from tests.support.worker_handlers import PROCESSED_KEY
+from tests.support.worker_handlers import PROCESSED_KEY, RECORDS_URL_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 RECORD_HANDLER = "tests.support.worker_handlers.record"
@@ -34,15 +37,28 @@ def wait_until(predicate: Callable[[], object], *, timeout: float = 30.0, what: 
 
 
 class WorkerProcess:
-    """`manage.py run_consumer NAME ...` in a subprocess, its output kept in a file."""
+    """`manage.py run_consumer NAME ...` in a subprocess, its output kept in a file; its streams on
+    `redis_url`, what the record handler processed on `records_url` (default: `redis_url`)."""
 
     def __init__(
-        self, name: str, *args: str, redis_url: str, handler: str = "tests.support.worker_handlers.record"
+        self,
+        name: str,
+        *args: str,
+        redis_url: str,
+        records_url: str | None = None,
+        handler: str = RECORD_HANDLER,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self.name = name
         self.log_path = Path(tempfile.mkstemp(prefix=f"worker-{name}-", suffix=".log")[1])
         self._log = self.log_path.open("wb")
-        env = {**os.environ, "REDIS_URL": redis_url, "PYTHONUNBUFFERED": "1"}
+        env = {
+            **os.environ,
+            "REDIS_URL": redis_url,
+            RECORDS_URL_ENV: records_url or redis_url,
+            "PYTHONUNBUFFERED": "1",
+            **(env or {}),
+        }
         self.process = subprocess.Popen(
             [sys.executable, str(ROOT / "manage.py"), "run_consumer", name, "--handler", handler, *args],
             cwd=ROOT,
@@ -105,11 +121,19 @@ class Ledger:
         return sum(count - 1 for count in self.processed.values() if count > 1)
 
 
-def ledger(client: redis.Redis, streams: list[str], *, dead_letter_template: str = DEAD_LETTER_TEMPLATE) -> Ledger:
+def ledger(
+    client: redis.Redis,
+    streams: list[str],
+    *,
+    records: redis.Redis | None = None,
+    dead_letter_template: str = DEAD_LETTER_TEMPLATE,
+) -> Ledger:
+    """Every entry of `streams` (on `client`), what was processed (on `records`, default `client`)
+    and what was dead-lettered."""
     all_ids = {(stream, entry_id.decode()) for stream in streams for entry_id, _ in client.xrange(stream)}
     processed: Counter = Counter()
     by_consumer: Counter = Counter()
-    for raw in client.lrange(PROCESSED_KEY, 0, -1):
+    for raw in (records or client).lrange(PROCESSED_KEY, 0, -1):
         stream, entry_id, consumer = raw.decode().split("|")
         processed[(stream, entry_id)] += 1
         by_consumer[consumer] += 1
@@ -127,5 +151,6 @@ def pending_count(client: redis.Redis, stream: str, group: str = "mygroup") -> i
         return 0
 
 
-def processed_count(client: redis.Redis) -> int:
-    return int(client.llen(PROCESSED_KEY))
+def processed_count(records: redis.Redis) -> int:
+    """How many entries the record handler processed (duplicates included)."""
+    return int(records.llen(PROCESSED_KEY))

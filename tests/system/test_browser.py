@@ -189,6 +189,32 @@ def test_dashboard_lists_streams_groups_and_workers_live(page, redis_client):
     page.wait_for_selector("[data-groups] a:text-is('mygroup')")
 
 
+def test_tails_and_the_dashboard_follow_chennai_and_coimbatore_at_once(page, redis_client):
+    # In a cluster run the two streams sit on different primaries: two blocking reads, two nodes.
+    for name in ("chennai", "coimbatore"):
+        redis_client.xadd(name, {"temperature": "26", "humidity": "10"})
+        redis_client.xgroup_create(name, "mygroup", id="0")
+    other = page.context.new_page()
+    page.goto("/streams/chennai/live/")
+    other.goto("/streams/coimbatore/live/")
+    wait_live(page)
+    wait_live(other)
+
+    added = {
+        name: redis_client.xadd(name, {"temperature": "30", "humidity": "5"}).decode()
+        for name in ("chennai", "coimbatore")
+    }
+    page.wait_for_selector(f"tr[data-id='{added['chennai']}']")
+    other.wait_for_selector(f"tr[data-id='{added['coimbatore']}']")
+    assert page.locator(f"tr[data-id='{added['coimbatore']}']").count() == 0, "each tail shows its own stream"
+
+    other.goto("/")
+    wait_live(other)
+    for name in ("chennai", "coimbatore"):
+        other.wait_for_selector(f"[data-streams] a:text-is('{name}')")
+    other.close()
+
+
 def test_live_tail_rows_link_to_their_own_entry(page, redis_client):
     redis_client.xadd("chennai", {"temperature": "26", "humidity": "10"})
     page.goto("/streams/chennai/live/")

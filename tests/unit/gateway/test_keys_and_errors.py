@@ -157,9 +157,19 @@ def as_redis_py_raises(reply: str) -> redis.ResponseError:
         TimeoutError("timed out"),
         as_redis_py_raises("LOADING Redis is loading the dataset in memory"),
         as_redis_py_raises("BUSY Redis is busy running a script. You can only call SCRIPT KILL or FUNCTION KILL."),
+        as_redis_py_raises("CLUSTERDOWN The cluster is down"),
+        as_redis_py_raises("TRYAGAIN Multiple keys request during rehashing of slot"),
+        as_redis_py_raises("MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'."),
+        # What redis-py's cluster client raises itself, as it gives up routing:
+        redis.exceptions.SlotNotCoveredError("Command # 1 (XADD chennai) does not map to a covered slot"),
+        redis.exceptions.ClusterError("TTL exhausted."),
+        redis.exceptions.RedisClusterException("Redis Cluster cannot be connected. Please provide at least one node"),
     ],
-    ids=["connection", "timeout", "auth", "refused", "timeout-builtin", "loading", "busy"],
-)
+    ids=[
+        "connection", "timeout", "auth", "refused", "timeout-builtin", "loading", "busy",
+        "clusterdown", "tryagain", "masterdown", "slot-not-covered", "ttl-exhausted", "no-node",
+    ],
+)  # fmt: skip
 def test_redis_being_away_busy_or_loading_is_redis_unavailable(error):
     assert isinstance(translate_redis_error(error), RedisUnavailable)
 
@@ -191,8 +201,11 @@ def test_wrongtype_is_a_conflict():
         as_redis_py_raises("NOGROUP No such key 'x' or consumer group 'g'"),
         ValueError("a programming error"),
         KeyError("x"),
+        # Our mistakes on a cluster are bugs to see, not a cluster that is away:
+        redis.exceptions.RedisClusterException("ERROR: Calling pipelined function evalsha is blocked"),
+        as_redis_py_raises("CROSSSLOT Keys in request don't hash to the same slot"),
     ],
-    ids=["err", "nogroup", "value-error", "key-error"],
+    ids=["err", "nogroup", "value-error", "key-error", "script-in-cluster-pipeline", "crossslot"],
 )
 def test_other_errors_are_left_to_the_caller(error):
     assert translate_redis_error(error) is None

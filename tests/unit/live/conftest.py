@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import redis
 from channels.layers import channel_layers
 
 from streams_app.live import registry
@@ -35,3 +36,12 @@ def someone_else(django_user_model):
 @pytest.fixture
 def staff_member(django_user_model):
     return django_user_model.objects.create_user(username="root", password="a-long-test-password", is_staff=True)
+
+
+@pytest.fixture
+def queue_client(redis_client, redis_server):
+    """The queue's Redis (RQ's jobs, the channel layer): the suite's redis-server, in a cluster run
+    too, where `redis_client` is the cluster of the streams. Empty at the start, as `redis_client` is."""
+    client = redis.Redis.from_url(redis_server.url)
+    yield client
+    client.close()

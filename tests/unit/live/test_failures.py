@@ -10,8 +10,11 @@ import json
 import logging
 
 import pytest
+import redis.cluster
 from channels.layers import get_channel_layer
 
+from streams_app.errors import RedisUnavailable
+from streams_app.gateway.errors import guarded
 from streams_app.jobs.progress import job_group, job_start
 from streams_app.live import feeds, messages, registry
 from streams_app.live.consumers import JobConsumer, StreamTailConsumer
@@ -47,12 +50,20 @@ def failures_logged(caplog) -> list[logging.LogRecord]:
     return [record for record in caplog.records if record.levelno >= logging.ERROR]
 
 
+def blocked_reads(redis_client) -> int:
+    """Clients blocked in a read on the streams' Redis (on a cluster, on any primary)."""
+    if isinstance(redis_client, redis.cluster.RedisCluster):
+        per_node = redis_client.info("clients", target_nodes=redis.cluster.RedisCluster.PRIMARIES)
+        return sum(info["blocked_clients"] for info in per_node.values())
+    return redis_client.info("clients")["blocked_clients"]
+
+
 async def no_feed_left(redis_client, seconds: float = 3.0) -> None:
     """Wait until this process has no feed and Redis has no blocked read of ours; fail after `seconds`."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
     found = registry.registry()
-    while found.feeds or redis_client.info("clients")["blocked_clients"]:
+    while found.feeds or blocked_reads(redis_client):
         assert loop.time() < deadline, f"still running: {list(found.feeds)}"
         await asyncio.sleep(0.05)
 
@@ -140,12 +151,12 @@ def test_a_feed_stops_when_its_last_tab_goes_and_not_before(redis_client, quick_
     run_live(scenario)
 
 
-def group_members(redis_client, job_id: str) -> int:
-    return redis_client.zcard(get_channel_layer()._group_key(job_group(job_id)))
+def group_members(queue_client, job_id: str) -> int:
+    return queue_client.zcard(get_channel_layer()._group_key(job_group(job_id)))
 
 
 @pytest.mark.parametrize("where", ["re-reading the job", "the channel layer"])
-def test_a_failing_job_socket_leaves_its_group_and_stops_reading(redis_client, owner, monkeypatch, caplog, where):
+def test_a_failing_job_socket_leaves_its_group_and_stops_reading(queue_client, owner, monkeypatch, caplog, where):
     monkeypatch.setattr(JobConsumer, "RESYNC_SECONDS", 0.05)
     job_id = job_start(kind="test", func=json.dumps, kwargs={"obj": []}, title="A test job", user_id=owner.pk)
     reads: list[str] = []
@@ -153,7 +164,7 @@ def test_a_failing_job_socket_leaves_its_group_and_stops_reading(redis_client, o
     async def scenario() -> None:
         async with open_socket(live_application(owner), f"/ws/jobs/{job_id}/") as socket:
             assert (await socket.receive_json_from(timeout=5))["state"] == "queued"
-            assert group_members(redis_client, job_id) == 1
+            assert group_members(queue_client, job_id) == 1
             if where == "re-reading the job":
 
                 async def failing_read(self):
@@ -169,10 +180,41 @@ def test_a_failing_job_socket_leaves_its_group_and_stops_reading(redis_client, o
                 await layer.group_send(job_group(job_id), {"type": "job.progress", "status": {}})
             closed = await closed_with(socket)
             assert closed.code == messages.CLOSE_SERVER_ERROR and closed.messages[-1] == FAILED
-            assert group_members(redis_client, job_id) == 0
+            assert group_members(queue_client, job_id) == 0
             before = len(reads)
             await asyncio.sleep(0.3)
             assert len(reads) == before, "nothing goes on reading the job"
 
     run_live(scenario)
     assert len(failures_logged(caplog)) == 1
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        redis.exceptions.ClusterDownError("The cluster is down"),
+        redis.exceptions.MasterDownError("Link with MASTER is down and replica-serve-stale-data is set to 'no'."),
+        redis.exceptions.TryAgainError("Multiple keys request during rehashing of slot"),
+        redis.exceptions.ClusterError("TTL exhausted."),  # redirects that never settled
+        redis.exceptions.SlotNotCoveredError('Slot "866" not covered by the cluster.'),
+        redis.exceptions.RedisClusterException("Redis Cluster cannot be connected. Please provide at least one node"),
+    ],
+    ids=lambda error: type(error).__name__,
+)
+def test_a_cluster_failure_on_a_live_read_is_redis_unavailable(error):
+    # A real cluster gives CLUSTERDOWN and a node gone in tests/cluster/test_live_on_cluster.py;
+    # TRYAGAIN and the rest need a resharding mid-read, so their redis-py errors are raised here.
+    async def failing_read():
+        raise error
+
+    with pytest.raises(RedisUnavailable) as raised:
+        asyncio.run(guarded(failing_read()))
+    assert raised.value.__cause__ is error
+
+
+def test_a_cluster_refusal_that_is_a_bug_stays_a_bug():
+    async def crossslot_read():
+        raise redis.exceptions.RedisClusterException("XREAD - all keys must map to the same key slot")
+
+    with pytest.raises(redis.exceptions.RedisClusterException):
+        asyncio.run(guarded(crossslot_read()))

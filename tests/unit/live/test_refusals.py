@@ -152,7 +152,7 @@ def test_every_job_id_let_through_makes_a_channel_layer_group_name(redis_client)
     run_live(scenario)
 
 
-def test_a_job_socket_whose_job_goes_away_is_told_so_and_closed_with_4404(redis_client, owner, monkeypatch):
+def test_a_job_socket_whose_job_goes_away_is_told_so_and_closed_with_4404(queue_client, owner, monkeypatch):
     from streams_app.live.consumers import JobConsumer
 
     monkeypatch.setattr(JobConsumer, "RESYNC_SECONDS", 0.1)
@@ -161,7 +161,7 @@ def test_a_job_socket_whose_job_goes_away_is_told_so_and_closed_with_4404(redis_
     async def scenario() -> None:
         async with open_socket(live_application(owner), f"/ws/jobs/{job_id}/") as socket:
             assert (await socket.receive_json_from(timeout=5))["state"] == "queued"
-            redis_client.delete(f"rq:job:{job_id}")
+            queue_client.delete(f"rq:job:{job_id}")
             closed = await closed_with(socket)
             assert closed.code == messages.CLOSE_NOT_FOUND
             assert closed.messages[-1] == messages.error_message(

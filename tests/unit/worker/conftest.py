@@ -1,4 +1,4 @@
-"""The `workers` fixture: in-process workers on the suite's real redis-server (see in_process.py)."""
+"""The `workers` fixture: in-process workers on the suite's real Redis (see in_process.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from tests.unit.worker.in_process import InProcessWorkers
 
 
 @pytest.fixture
-def workers(redis_server, redis_client) -> Iterator[InProcessWorkers]:
-    found = InProcessWorkers(redis_server.url, redis_client)
+def workers(redis_client) -> Iterator[InProcessWorkers]:
+    found = InProcessWorkers(redis_client)
     yield found
     found.stop_all()

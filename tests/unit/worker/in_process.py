@@ -1,20 +1,22 @@
-"""Workers run in this process, each in a thread of its own, against the suite's real
-redis-server: built as run_consumer builds them (config defaults from the app's settings,
-a WorkerIO on a client of their own), with short blocking reads and heartbeats so the tests
-can wait for what they do."""
+"""Workers run in this process, each in a thread of its own, against the suite's real Redis
+(the redis-server, or in a cluster run the cluster): built as run_consumer builds them (config
+defaults from the app's settings, a WorkerIO on a worker client of their own), with short
+blocking reads and heartbeats so the tests can wait for what they do."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import redis
 
-from streams_app.gateway.clients import connect
+from streams_app.gateway.clients import worker_client
 from streams_app.gateway.keys import heartbeat_key
 from streams_app.gateway.worker_io import WorkerIO
 from streams_app.worker import Worker
 from streams_app.worker.build import worker_config
+from streams_app.worker.config import WorkerConfig
 from streams_app.worker.message import Handler
 from tests.support.workers import wait_until
 
@@ -45,16 +47,19 @@ class RunningWorker:
 
 
 class InProcessWorkers:
-    def __init__(self, redis_url: str, client: redis.Redis) -> None:
-        self.redis_url = redis_url
+    """Builds and runs workers; each gets its own client from `connect` (default: the app's
+    worker client, on REDIS_URL); `client` is the tests' own, on the same Redis."""
+
+    def __init__(self, client: redis.Redis, connect: Callable[[WorkerConfig], redis.Redis] | None = None) -> None:
         self.client = client
+        self.connect = connect or (lambda config: worker_client(block_ms=config.block_ms))
         self.running: list[RunningWorker] = []
 
     def build(self, handler: Handler, *, name: str = "alice", **overrides: object) -> Worker:
         """A worker on STREAM in GROUP, reading from the start of the stream, blocking 50 ms at most."""
         chosen = {"streams": (STREAM,), "start_id": "0", "block_ms": 50, "heartbeat_seconds": 0.1, **overrides}
         config = worker_config(name=name, **chosen)
-        return Worker(config, handler, WorkerIO(connect(self.redis_url)))
+        return Worker(config, handler, WorkerIO(self.connect(config)))
 
     def start(self, worker: Worker) -> RunningWorker:
         """Run `worker` in a thread; returns once its heartbeat says it is running."""
