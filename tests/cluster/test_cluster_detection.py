@@ -20,7 +20,12 @@ def test_start_up_on_a_cluster_says_what_to_set_and_starts_once_it_is_set(redis_
         return subprocess.run(
             [sys.executable, "manage.py", *command],
             cwd=ROOT,
-            env={**os.environ, "REDIS_URL": redis_cluster.url, **env},
+            # Only the queue this test gives (a cluster run has QUEUE_REDIS_URL in the environment).
+            env={
+                **{k: v for k, v in os.environ.items() if k != "QUEUE_REDIS_URL"},
+                "REDIS_URL": redis_cluster.url,
+                **env,
+            },
             capture_output=True,
             text=True,
             timeout=60,
