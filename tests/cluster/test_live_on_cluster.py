@@ -17,8 +17,9 @@ from channels.layers import channel_layers
 
 from streams_app.errors import RedisUnavailable
 from streams_app.gateway.clients import connect_cluster_async
+from streams_app.gateway.errors import guarded
 from streams_app.gateway.keys import dead_letter_key, heartbeat_key, processed_events_key
-from streams_app.gateway.live_io import LiveReader, answered
+from streams_app.gateway.live_io import LiveReader
 from streams_app.gateway.worker_io import BatchOutcome, WorkerIO
 from streams_app.live import feeds, registry
 from tests.support.redis_cluster import LocalCluster
@@ -98,7 +99,7 @@ def test_a_read_of_streams_in_several_slots_is_crossslot_a_bug_not_an_outage(clu
     # Why a tail reads one stream: Redis refuses one XREAD of keys in different slots.
     async def scenario(reader: LiveReader) -> None:
         with pytest.raises(redis.exceptions.ClusterCrossSlotError):
-            await answered(reader.client.xread(dict.fromkeys(STREAMS, "0-0")))
+            await guarded(reader.client.xread(dict.fromkeys(STREAMS, "0-0")))
 
     with_reader(redis_cluster.url, scenario)
 
