@@ -16,29 +16,13 @@ import pytest
 
 from streams_app.domain.producer import produce_plan, produce_run
 from streams_app.errors import Conflict, RedisUnavailable
-from streams_app.gateway.clients import connect, connect_cluster
+from streams_app.gateway.clients import connect_cluster
 from streams_app.gateway.streams import StreamStore
 from streams_app.gateway.types import EntryBatch
 from tests.support.redis_cluster import HOST, LocalCluster
 
 BATCH = 2_000
 START_MS = 1_700_000_000_000
-
-
-@pytest.fixture
-def cluster_streams(cluster_client, redis_cluster):
-    """A StreamStore on the app's own cluster client (connect_cluster), every primary empty."""
-    client = connect_cluster(redis_cluster.url)
-    yield StreamStore(client)
-    client.close()
-
-
-@pytest.fixture
-def streams(redis_server, redis_client):
-    """The same store on the suite's single Redis, to compare with."""
-    client = connect(redis_server.url)
-    yield StreamStore(client)
-    client.close()
 
 
 @pytest.fixture

@@ -8,25 +8,8 @@ import pytest
 
 from streams_app.domain.catalog import parse_scan_cursor
 from streams_app.errors import BadInput, Conflict, NotFound
-from streams_app.gateway.clients import connect, connect_cluster
 from streams_app.gateway.streams import StreamStore
 from streams_app.gateway.types import RangeQuery, StreamId
-
-
-@pytest.fixture
-def cluster_streams(cluster_client, redis_cluster):
-    """A StreamStore on the app's own cluster client (connect_cluster), every primary empty."""
-    client = connect_cluster(redis_cluster.url)
-    yield StreamStore(client)
-    client.close()
-
-
-@pytest.fixture
-def streams(redis_server, redis_client):
-    """The same store on the suite's single Redis, to compare with."""
-    client = connect(redis_server.url)
-    yield StreamStore(client)
-    client.close()
 
 
 def test_connect_cluster_knows_every_primary(cluster_streams, redis_cluster):

@@ -18,6 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.support.processes import stop_process
 from tests.support.redis_server import free_port
 
 SUPERUSER = "weatherstreams"
@@ -159,12 +160,7 @@ class PostgresServer:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
+        if self.process is not None:
             # SIGINT is PostgreSQL's fast shutdown: sessions are ended, nothing is kept waiting.
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            stop_process(self.process, timeout=30, signum=signal.SIGINT)
         shutil.rmtree(self.directory, ignore_errors=True)

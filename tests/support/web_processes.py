@@ -22,7 +22,6 @@ import re
 import signal
 import socket
 import struct
-import subprocess
 import sys
 import time
 import urllib.parse
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.live_server import PASSWORD, ROOT, USERNAME, LiveApp
+from tests.support.processes import stop_process
 from tests.support.redis_server import free_port
 
 START_SECONDS = 30.0
@@ -345,13 +345,7 @@ class Launch:
         return self.process.wait(timeout=timeout)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, timeout=15)
         for pid in self.children:  # none should be left; never leave one behind
             with contextlib.suppress(OSError):
                 if alive(pid) and b"daphne" in Path(f"/proc/{pid}/cmdline").read_bytes():

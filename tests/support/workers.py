@@ -19,6 +19,7 @@ from pathlib import Path
 import redis
 
 from streams_app.gateway.keys import DEAD_LETTER_TEMPLATE, dead_letter_key
+from tests.support.processes import stop_process
 from tests.support.worker_handlers import PROCESSED_KEY, RECORDS_URL_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -93,13 +94,7 @@ class WorkerProcess:
         return self.process.wait(timeout=timeout)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, timeout=10)
         self._log.close()
 
 
