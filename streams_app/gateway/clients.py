@@ -134,6 +134,7 @@ QUEUE_NEEDS_ONE_NODE = (
 
 
 _cluster_answers: dict[str, bool] = {}
+_versions: dict[str, str] = {}  # url -> INFO server's redis_version (Valkey: the Redis it matches)
 _cluster_unanswered: dict[str, float] = {}  # url -> when asking last failed
 # While Redis is away every request builds its stores: ask again only this often, not per request.
 ASK_AGAIN_SECONDS = 5.0
@@ -150,6 +151,7 @@ def server_is_cluster(url: str) -> bool | None:
     client = connect(url, socket_timeout=2.0, retries=0)
     try:
         answer = bool(int(client.info("cluster").get("cluster_enabled", 0)))
+        _versions[url] = str(client.info("server").get("redis_version", ""))
     except (redis.RedisError, OSError, ValueError):
         _cluster_unanswered[url] = time.monotonic()
         return None
@@ -157,6 +159,20 @@ def server_is_cluster(url: str) -> bool | None:
         client.close()
     _cluster_answers[url] = answer
     return answer
+
+
+# XAUTOCLAIM, XTRIM MINID, XPENDING IDLE and SCAN TYPE came in Redis 6.2; 7.0's ENTRIESREAD
+# and XINFO lag are used only where the server reports them.
+MINIMUM_VERSION = (6, 2)
+
+
+def version_too_old(version: str) -> bool:
+    """Whether a `redis_version` is below MINIMUM_VERSION (an unreadable one is given the benefit)."""
+    try:
+        parts = tuple(int(part) for part in version.split(".")[:2])
+    except ValueError:
+        return False
+    return bool(parts) and parts < MINIMUM_VERSION
 
 
 def cluster_mode() -> bool:
@@ -172,6 +188,11 @@ def startup_problem() -> str | None:
     so a cluster REDIS_URL needs QUEUE_REDIS_URL at a single node.
     """
     conf = app_settings()
+    server_is_cluster(conf.redis_url)  # asks once: cluster mode and version
+    version = _versions.get(conf.redis_url, "")
+    if version_too_old(version):
+        wanted = ".".join(map(str, MINIMUM_VERSION))
+        return f"The Redis at REDIS_URL is version {version}: weatherstreams needs Redis {wanted} or newer."
     if conf.redis_cluster is False or not cluster_mode():
         return None
     if not conf.queue_redis_url_given or server_is_cluster(conf.queue_redis_url):

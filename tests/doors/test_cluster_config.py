@@ -15,6 +15,7 @@ from streams_app.gateway.clients import (
     cluster_mode,
     server_is_cluster,
     startup_problem,
+    version_too_old,
 )
 from tests.support.redis_server import free_port
 from tests.support.workers import ROOT
@@ -80,3 +81,24 @@ def test_start_up_stops_with_one_line_saying_what_to_set():
         timeout=60,
     )
     assert web.returncode != 0 and web.stderr.strip().endswith(QUEUE_NEEDS_ONE_NODE)
+
+
+@pytest.mark.parametrize(
+    ("version", "too_old"),
+    [
+        ("6.0.16", True),
+        ("5.0.7", True),
+        ("6.2.0", False),
+        ("7.0.15", False),
+        ("7.2.4", False),
+        ("10.1", False),
+        ("", False),
+    ],
+)
+def test_versions_before_6_2_are_too_old_for_the_app(version, too_old):
+    assert version_too_old(version) is too_old
+
+
+def test_the_running_server_is_new_enough_to_start(redis_server):
+    assert startup_problem() is None
+    assert not version_too_old(redis_server.version)
