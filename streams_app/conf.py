@@ -20,6 +20,8 @@ DEFAULTS = {
     "WEATHERSTREAMS_JOBS_PER_PAGE": 20,
     "WEATHERSTREAMS_FIELD_PREVIEW_CHARS": 120,
     "WEATHERSTREAMS_STATISTICS_MINUTES": 10,  # per-minute statistics a stream page shows
+    # entries a filtered page (stream page, API) reads at most before it answers with what it found
+    "WEATHERSTREAMS_FILTER_SCAN_BUDGET": 10_000,
     # live pages: rows a tail keeps, rows it starts with, processed entries a group page starts with
     "WEATHERSTREAMS_LIVE_ROWS": 200,
     "WEATHERSTREAMS_LIVE_SNAPSHOT_ROWS": 50,
@@ -37,6 +39,9 @@ DEFAULTS = {
     "WEATHERSTREAMS_WORKER_HANDLER": "streams_app.worker.handlers.WeatherProcessor",
     # {stream} stands for the stream's name as a hash tag ({chennai}:dead): see gateway.keys.dead_letter_key
     "WEATHERSTREAMS_DEAD_LETTER_STREAM": DEAD_LETTER_TEMPLATE,
+    # GET /metrics: the most samples one scrape shows, and how long a rendering is reused (per process)
+    "WEATHERSTREAMS_METRICS_MAX_SERIES": 10_000,
+    "WEATHERSTREAMS_METRICS_CACHE_SECONDS": 1.0,
 }
 
 
@@ -54,6 +59,7 @@ class AppSettings:
     jobs_per_page: int
     field_preview_chars: int
     statistics_minutes: int
+    filter_scan_budget: int
     live_rows: int
     live_snapshot_rows: int
     live_processed_rows: int
@@ -65,14 +71,22 @@ class AppSettings:
     worker_start_id: str
     worker_handler: str
     dead_letter_stream: str
+    metrics_max_series: int
+    metrics_cache_seconds: float
 
 
 def app_settings() -> AppSettings:
     values = {name: getattr(settings, name, default) for name, default in DEFAULTS.items()}
     if not 1 <= values["WEATHERSTREAMS_PAGE_SIZE"] <= values["WEATHERSTREAMS_MAX_PAGE_SIZE"]:
         raise ImproperlyConfigured("WEATHERSTREAMS_PAGE_SIZE must be between 1 and WEATHERSTREAMS_MAX_PAGE_SIZE.")
+    if values["WEATHERSTREAMS_FILTER_SCAN_BUDGET"] < 1:
+        raise ImproperlyConfigured("WEATHERSTREAMS_FILTER_SCAN_BUDGET must be at least 1.")
     if problem := dead_letter_template_problem(values["WEATHERSTREAMS_DEAD_LETTER_STREAM"]):
         raise ImproperlyConfigured(f"WEATHERSTREAMS_DEAD_LETTER_STREAM {problem}")
+    if not values["WEATHERSTREAMS_METRICS_MAX_SERIES"] >= 1:
+        raise ImproperlyConfigured("WEATHERSTREAMS_METRICS_MAX_SERIES must be at least 1.")
+    if not values["WEATHERSTREAMS_METRICS_CACHE_SECONDS"] >= 0:
+        raise ImproperlyConfigured("WEATHERSTREAMS_METRICS_CACHE_SECONDS must be 0 (no cache) or more.")
     return AppSettings(
         redis_url=settings.REDIS_URL,
         redis_cluster=getattr(settings, "REDIS_CLUSTER", None),
@@ -86,6 +100,7 @@ def app_settings() -> AppSettings:
         jobs_per_page=values["WEATHERSTREAMS_JOBS_PER_PAGE"],
         field_preview_chars=values["WEATHERSTREAMS_FIELD_PREVIEW_CHARS"],
         statistics_minutes=values["WEATHERSTREAMS_STATISTICS_MINUTES"],
+        filter_scan_budget=values["WEATHERSTREAMS_FILTER_SCAN_BUDGET"],
         live_rows=values["WEATHERSTREAMS_LIVE_ROWS"],
         live_snapshot_rows=values["WEATHERSTREAMS_LIVE_SNAPSHOT_ROWS"],
         live_processed_rows=values["WEATHERSTREAMS_LIVE_PROCESSED_ROWS"],
@@ -97,4 +112,6 @@ def app_settings() -> AppSettings:
         worker_start_id=values["WEATHERSTREAMS_WORKER_START_ID"],
         worker_handler=values["WEATHERSTREAMS_WORKER_HANDLER"],
         dead_letter_stream=values["WEATHERSTREAMS_DEAD_LETTER_STREAM"],
+        metrics_max_series=values["WEATHERSTREAMS_METRICS_MAX_SERIES"],
+        metrics_cache_seconds=values["WEATHERSTREAMS_METRICS_CACHE_SECONDS"],
     )

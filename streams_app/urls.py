@@ -4,9 +4,11 @@ Streams, groups and consumers travel as URL tokens (see domain.names.url_token),
 by the `stream` converter: any text without a slash.
 """
 
+from django.templatetags.static import static
 from django.urls import path, register_converter
+from django.views.generic import RedirectView
 
-from streams_app.web import api, group_api, groups, jobs, live_pages, pages
+from streams_app.web import api, group_api, groups, jobs, live_pages, metrics, pages
 
 
 class StreamTokenConverter:
@@ -28,6 +30,7 @@ API_GROUP = "api/streams/<stream:token>/groups/<stream:group>"
 
 urlpatterns = [
     path("", live_pages.dashboard, name="home"),
+    path("favicon.ico", RedirectView.as_view(url=static("streams_app/favicon.svg")), name="favicon"),
     path("streams/", pages.stream_list, name="stream_list"),
     path("streams/<stream:token>/", pages.stream_detail, name="stream_detail"),
     path("streams/<stream:token>/entries/<str:entry_id>/", pages.entry_detail, name="entry_detail"),
@@ -62,4 +65,5 @@ urlpatterns = [
     path("api/streams/<stream:token>/dead-letters/redrive", group_api.redrive, name="api_dead_letters_redrive"),
     path("api/workers", group_api.workers, name="api_workers"),
     path("api/audit", api.audit, name="api_audit"),
+    path("metrics", metrics.metrics, name="metrics"),
 ]

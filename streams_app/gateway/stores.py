@@ -5,6 +5,7 @@ from __future__ import annotations
 from streams_app.gateway.clients import app_client
 from streams_app.gateway.groups import GroupStore
 from streams_app.gateway.heartbeats import HeartbeatStore
+from streams_app.gateway.metrics_io import MetricsStore
 from streams_app.gateway.retention import RetentionStore
 from streams_app.gateway.stats import StatsStore
 from streams_app.gateway.streams import StreamStore
@@ -28,3 +29,7 @@ def heartbeat_store() -> HeartbeatStore:
 
 def retention_store() -> RetentionStore:
     return RetentionStore(app_client())
+
+
+def metrics_store() -> MetricsStore:
+    return MetricsStore(app_client())

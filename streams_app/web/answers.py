@@ -21,11 +21,23 @@ def is_api_request(request: HttpRequest) -> bool:
     return request.path.startswith(API_PREFIX)
 
 
+# Prometheus reads /metrics: its refusals are one line of text, as its scrape errors show them.
+METRICS_PATH = "/metrics"
+AUTH_CHALLENGE = 'Bearer realm="weatherstreams"'
+
+
 def error_answer(request: HttpRequest, status: int, message: str) -> HttpResponse:
-    """A refusal with its status: JSON for the API, the error page for people."""
+    """A refusal with its status: JSON for the API, text for /metrics, the error page for people.
+    A 401 says how to authenticate (WWW-Authenticate), as HTTP asks."""
     if is_api_request(request):
-        return JsonResponse({"error": message}, status=status)
-    return render(request, "error.html", {"message": message, "status": status}, status=status)
+        response = JsonResponse({"error": message}, status=status)
+    elif request.path == METRICS_PATH:
+        response = HttpResponse(message + "\n", status=status, content_type="text/plain; charset=utf-8")
+    else:
+        response = render(request, "error.html", {"message": message, "status": status}, status=status)
+    if status == 401:
+        response["WWW-Authenticate"] = AUTH_CHALLENGE
+    return response
 
 
 def domain_error_answer(request: HttpRequest, error: DomainError) -> HttpResponse:
