@@ -180,7 +180,7 @@ CONTENT_SECURITY_POLICY = {
         "default-src": [SELF],
         "script-src": [SELF],
         "style-src": [SELF],
-        "img-src": [SELF, "data:"],  # the favicon is a data: URI
+        "img-src": [SELF],  # the favicon is a static file (static/streams_app/favicon.svg)
         "connect-src": [SELF],
         "object-src": [NONE],
         "base-uri": [NONE],

@@ -92,7 +92,7 @@ def test_every_answer_carries_the_strict_policy(request, redis_client, who, url,
     assert policy["default-src"] == ["'self'"]
     assert policy["script-src"] == ["'self'"]
     assert policy["style-src"] == ["'self'"]
-    assert policy["img-src"] == ["'self'", "data:"]
+    assert policy["img-src"] == ["'self'"]
     assert policy["connect-src"] == ["'self'", "ws://testserver"]
     assert policy["object-src"] == policy["base-uri"] == policy["frame-ancestors"] == ["'none'"]
     assert policy["form-action"] == ["'self'"]
