@@ -14,9 +14,14 @@ class DomainError(Exception):
 
 
 class BadInput(DomainError):
-    """The input cannot be accepted as given."""
+    """The input cannot be accepted as given; `position` says where in the text the problem
+    starts (characters counted from 0), when the input is text with a syntax (a filter)."""
 
     status = 400
+
+    def __init__(self, message: str, *, field: str | None = None, position: int | None = None) -> None:
+        super().__init__(message, field=field)
+        self.position = position
 
 
 class Forbidden(DomainError):

@@ -6,7 +6,7 @@ routed per key by redis-py; SCAN and INFO are per node, so those two walk every 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 
 import redis
 import redis.cluster
@@ -20,6 +20,7 @@ from streams_app.gateway.types import (
     Entry,
     EntryBatch,
     RangeQuery,
+    RangeScan,
     ScanCursor,
     ServerMemory,
     StreamId,
@@ -128,17 +129,46 @@ class StreamStore:
             else:
                 pipe.xrange(key, min=low, max=high, count=query.count)
         kind, *results = pipe.execute(raise_on_error=False)
-        if isinstance(kind, Exception):  # e.g. CLUSTERDOWN: the stream's node cannot answer
-            raise kind
-        kind = text(kind)
-        if kind == "none":
-            raise NotFound(f"There is no stream called “{display_name(name)}”.")
-        if kind != "stream":
-            raise Conflict(f"The key “{display_name(name)}” holds a {kind}, not a stream.")
-        for result in results:
-            if isinstance(result, Exception):
-                raise result
+        _require_stream_reply(name, kind, results)
         return [[Entry.from_redis(raw_id, raw_fields) for raw_id, raw_fields in rows] for rows in results]
+
+    @redis_call
+    def range_scan(
+        self,
+        name: str,
+        query: RangeQuery,
+        *,
+        keep: Callable[[Mapping[str, str]], bool],
+        reads: Collection[str],
+        limit: int,
+        also: Sequence[RangeQuery] = (),
+    ) -> RangeScan:
+        """One range read (as `ranges`) whose entries are tested in order by `keep` until `limit`
+        are kept. `keep` sees only the fields named in `reads`, decoded alone, so an entry that is
+        not kept costs little more than Redis's reply; kept entries come back whole. The reads in
+        `also` go in the same round trip, untested."""
+        key = key_bytes(name)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.type(key)
+        for one in (query, *also):
+            if one.reverse:
+                pipe.xrevrange(key, max=str(one.high), min=str(one.low), count=one.count)
+            else:
+                pipe.xrange(key, min=str(one.low), max=str(one.high), count=one.count)
+        kind, rows, *others = pipe.execute(raise_on_error=False)
+        _require_stream_reply(name, kind, [rows, *others])
+        seen = _tested_fields(reads)
+        kept: list[Entry] = []
+        tested = 0
+        for raw_id, raw_fields in rows:
+            tested += 1
+            if keep(seen(raw_id, raw_fields)):
+                kept.append(Entry.from_redis(raw_id, raw_fields))
+                if len(kept) >= limit:
+                    break
+        last = StreamId.parse(rows[tested - 1][0]) if tested else None
+        also_entries = [[Entry.from_redis(raw_id, raw_fields) for raw_id, raw_fields in other] for other in others]
+        return RangeScan(kept=kept, tested=tested, last_tested=last, read=len(rows), also=also_entries)
 
     @redis_call
     def entry(self, name: str, entry_id: StreamId) -> Entry | None:
@@ -282,6 +312,46 @@ class StreamStore:
             engine=", ".join(sorted({server_engine(server) for _, _, server in per_node})),
             nodes=tuple((name, int(memory.get("used_memory", 0))) for name, memory, _ in per_node),
         )
+
+
+def _require_stream_reply(name: str, kind: bytes | Exception, results: Sequence[object]) -> None:
+    """Raise what a pipelined TYPE and its range reads say went wrong: no key, not a stream, an error."""
+    if isinstance(kind, Exception):  # e.g. CLUSTERDOWN: the stream's node cannot answer
+        raise kind
+    kind_name = text(kind)
+    if kind_name == "none":
+        raise NotFound(f"There is no stream called “{display_name(name)}”.")
+    if kind_name != "stream":
+        raise Conflict(f"The key “{display_name(name)}” holds a {kind_name}, not a stream.")
+    for result in results:
+        if isinstance(result, Exception):
+            raise result
+
+
+def _tested_fields(reads: Collection[str]) -> Callable[[bytes, dict[bytes, bytes] | list[bytes]], dict[str, str]]:
+    """How range_scan shows an entry to its test: the fields named in `reads`, as Entry.fields
+    would hold them. A name can be looked up by its UTF-8 bytes unless it holds a backslash (it
+    may stand for bytes that are not UTF-8, which Entry shows escaped): then every name is decoded."""
+    if any("\\" in field for field in reads):
+        return lambda raw_id, raw_fields: Entry.from_redis(raw_id, raw_fields).fields
+    wanted = []
+    for field in reads:
+        try:
+            wanted.append((field, field.encode("utf-8")))
+        except UnicodeEncodeError:  # a lone surrogate: no name Redis holds decodes to it
+            continue
+
+    def seen(raw_id: bytes, raw_fields: dict[bytes, bytes] | list[bytes]) -> dict[str, str]:
+        if not isinstance(raw_fields, dict):  # RESP3 or a bare list: name, value, name, value, ...
+            raw_fields = dict(zip(raw_fields[::2], raw_fields[1::2], strict=True)) if raw_fields else {}
+        # bytes.decode as text() does it, without a call per value: this runs for every entry scanned.
+        return {
+            field: value.decode("utf-8", "backslashreplace") if type(value) is bytes else text(value)
+            for field, raw in wanted
+            if (value := raw_fields.get(raw)) is not None
+        }
+
+    return seen
 
 
 def _cluster_position(cursor: ScanCursor, primaries: int) -> tuple[int, int]:

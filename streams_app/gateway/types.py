@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from streams_app.gateway.keys import key_from_bytes
@@ -159,6 +159,19 @@ class RangeQuery:
     high: StreamId
     count: int
     reverse: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RangeScan:
+    """What one tested range read found (StreamStore.range_scan): the entries kept, in the order
+    read; how many entries were tested and the ID of the last one; how many the read returned;
+    and the entries of the untested reads made in the same round trip (`also`)."""
+
+    kept: list[Entry]
+    tested: int
+    last_tested: StreamId | None
+    read: int
+    also: list[list[Entry]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,16 +29,23 @@ def simulate_day_job_start(*, store: StreamStore, city: str, day: date, tz: tzin
 
 
 def export_job_start(
-    *, store: StreamStore, stream: str, start: str, end: str, fmt: str, tz: tzinfo, user_id: int | None
+    *,
+    store: StreamStore,
+    stream: str,
+    start: str,
+    end: str,
+    fmt: str,
+    tz: tzinfo,
+    user_id: int | None,
+    filter_text: str = "",
 ) -> str:
-    plan = export_plan(store=store, stream=stream, start=start, end=end, fmt=fmt, tz=tz)
-    return job_start(
-        kind="export",
-        func=tasks.export_stream,
-        kwargs={"stream": plan.stream, "start": plan.start, "end": plan.end, "fmt": plan.fmt},
-        title=f"Export {display_name(plan.stream)} {plan.start} … {plan.end} as {FORMATS[plan.fmt]}",
-        user_id=user_id,
-    )
+    plan = export_plan(store=store, stream=stream, start=start, end=end, fmt=fmt, tz=tz, filter_text=filter_text)
+    kwargs = {"stream": plan.stream, "start": plan.start, "end": plan.end, "fmt": plan.fmt}
+    title = f"Export {display_name(plan.stream)} {plan.start} … {plan.end} as {FORMATS[plan.fmt]}"
+    if plan.filter_text:
+        kwargs["filter_text"] = plan.filter_text
+        title += f" where {plan.filter_text.strip()}"
+    return job_start(kind="export", func=tasks.export_stream, kwargs=kwargs, title=title, user_id=user_id)
 
 
 def trim_job_start(
@@ -94,6 +101,7 @@ def job_start_from_values(kind: str, values: dict[str, Any], *, tz: tzinfo, user
             fmt=values["format"] or "csv",
             tz=tz,
             user_id=user_id,
+            filter_text=values.get("filter") or "",
         )
     if kind == "trim":
         return trim_job_start(

@@ -71,12 +71,15 @@ def simulate_day(*, city: str, start: str) -> dict:
     return _run(progress, work, action=PRODUCE, stream=city)
 
 
-def export_stream(*, stream: str, start: str, end: str, fmt: str) -> dict:
+def export_stream(*, stream: str, start: str, end: str, fmt: str, filter_text: str = "") -> dict:
+    """Export the range (with `filter_text`, only the entries it matches)."""
     progress = JobProgress(running_job())
 
     def work() -> dict:
         tz = timezone.get_current_timezone()
-        plan = export_plan(store=stream_store(), stream=stream, start=start, end=end, fmt=fmt, tz=tz)
+        plan = export_plan(
+            store=stream_store(), stream=stream, start=start, end=end, fmt=fmt, tz=tz, filter_text=filter_text
+        )
         name = f"{progress.job.id if progress.job else 'export'}.{plan.fmt}"
         result = export_write(
             store=stream_store(),
@@ -86,8 +89,11 @@ def export_stream(*, stream: str, start: str, end: str, fmt: str) -> dict:
                 done=written, total=None, fraction=fraction, message=f"{written:,} entries written"
             ),
         )
-        progress.finish(message=f"Exported {result.entries:,} entries as {FORMATS[plan.fmt]}", download=name)
-        return {"entries": result.entries, "file": name}, f"{result.entries} exported"
+        message = f"Exported {result.entries:,} entries as {FORMATS[plan.fmt]}"
+        if plan.filter_text:
+            message += f": those of {result.scanned:,} that match {plan.filter_text.strip()}"
+        progress.finish(message=message, download=name)
+        return {"entries": result.entries, "scanned": result.scanned, "file": name}, f"{result.entries} exported"
 
     return _run(progress, work, action=START_JOB, stream=stream)
 

@@ -15,6 +15,7 @@ from streams_app.domain.browsing import entries_page, parse_count, parse_range_r
 from streams_app.domain.catalog import parse_include_internal, parse_scan_cursor, streams_page
 from streams_app.domain.names import display_name, name_from_token, url_token
 from streams_app.domain.readings import reading_add, reading_values
+from streams_app.errors import BadInput
 from streams_app.gateway import Entry, StreamSummary
 from streams_app.gateway.stores import stream_store
 from streams_app.models import AuditEvent
@@ -61,18 +62,34 @@ def streams(request: HttpRequest) -> JsonResponse:
 
 @api_view("GET")
 def entries(request: HttpRequest, token: str) -> JsonResponse:
+    """A page of the range; with `filter`, only the matching entries, and how far the page
+    scanned (`scanned`, `scanned_to`). A filter that cannot be parsed is a 400 naming the
+    position of the problem: `{"error", "field": "filter", "position"}`."""
     settings = app_settings()
     tz = timezone.get_current_timezone()
-    range_request = parse_range_request(
-        request.GET, tz=tz, default_count=settings.page_size, max_count=settings.max_page_size
+    try:
+        range_request = parse_range_request(
+            request.GET, tz=tz, default_count=settings.page_size, max_count=settings.max_page_size
+        )
+    except BadInput as error:
+        if error.position is None:
+            raise
+        return JsonResponse({"error": error.message, "field": error.field, "position": error.position}, status=400)
+    page = entries_page(
+        store=stream_store(),
+        name=name_from_token(token),
+        request=range_request,
+        tz=tz,
+        scan_budget=settings.filter_scan_budget,
     )
-    page = entries_page(store=stream_store(), name=name_from_token(token), request=range_request, tz=tz)
-    return JsonResponse(
-        {
-            "entries": [entry_json(entry) for entry in page.entries],
-            "next": range_url(request, page.next_request, absolute=True) if page.next_request else None,
-        }
-    )
+    body = {
+        "entries": [entry_json(entry) for entry in page.entries],
+        "next": range_url(request, page.next_request, absolute=True) if page.next_request else None,
+    }
+    if page.filtered:
+        body["scanned"] = page.scanned
+        body["scanned_to"] = page.scanned_to
+    return JsonResponse(body)
 
 
 @api_view("POST")

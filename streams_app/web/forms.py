@@ -78,6 +78,29 @@ def reading_form_submit(form: ReadingForm, *, store: StreamStore) -> tuple[str |
     return new_id, 200
 
 
+FILTER_HELP = (
+    'Optional: compare fields with values, as in temperature > 40 and note ~ "storm" '
+    "(= != < <= > >=, ~ contains, and, or, not, parentheses; quote text)."
+)
+
+
+def _filter_field() -> forms.CharField:
+    return forms.CharField(
+        required=False,
+        strip=False,  # the position of an error counts from the filter's first character, as typed
+        label="Filter",
+        help_text=FILTER_HELP,
+        widget=forms.TextInput(
+            attrs={
+                "placeholder": 'temperature > 40 and note ~ "storm"',
+                "autocomplete": "off",
+                "autocapitalize": "off",
+                "spellcheck": "false",
+            }
+        ),
+    )
+
+
 class RangeForm(forms.Form):
     start = forms.CharField(required=False, widget=forms.TextInput(attrs={"placeholder": "- (first)"}))
     end = forms.CharField(required=False, widget=forms.TextInput(attrs={"placeholder": "+ (last)"}))
@@ -85,6 +108,7 @@ class RangeForm(forms.Form):
     count = forms.CharField(
         required=False, label="Page size", widget=forms.TextInput(attrs={"inputmode": "numeric", "size": 5})
     )
+    filter = _filter_field()
 
 
 class SimulateDayForm(DomainCheckedForm):
@@ -111,6 +135,7 @@ class ExportForm(DomainCheckedForm):
     start = forms.CharField(required=False, widget=forms.TextInput(attrs={"placeholder": "- (first)"}))
     end = forms.CharField(required=False, widget=forms.TextInput(attrs={"placeholder": "+ (last)"}))
     format = forms.ChoiceField(choices=list(FORMATS.items()), required=False)
+    filter = _filter_field()
 
 
 class TrimForm(DomainCheckedForm):
@@ -137,7 +162,15 @@ def job_forms(request, **bound: forms.Form) -> dict[str, forms.Form]:
         simulate_form = SimulateDayForm(initial={"city": stream, "day": default_day(stream)})
     return {
         "simulate_form": simulate_form,
-        "export_form": bound.get("export") or ExportForm(initial={"stream": stream, "format": "csv"}),
+        "export_form": bound.get("export")
+        or ExportForm(
+            initial={
+                "stream": stream,
+                "format": "csv",
+                # A stream page's "Export" link brings its range and filter along.
+                **{name: request.GET[name] for name in ("start", "end", "filter") if request.GET.get(name)},
+            }
+        ),
         "trim_form": bound.get("trim")
         or TrimForm(initial={"stream": stream, "strategy": "maxlen", "approximate": True}),
     }

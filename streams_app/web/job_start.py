@@ -12,7 +12,9 @@ from streams_app.web.forms import job_form_submit
 
 KIND_ACTIONS = {"simulate": START_JOB, "export": START_JOB, "trim": TRIM}
 # What of a job's form goes into the audit trail (the parameters that say what it does).
-AUDITED_FIELDS = ("city", "day", "stream", "start", "end", "format", "strategy", "threshold", "approximate", "confirm")
+AUDITED_FIELDS = (
+    "city", "day", "stream", "start", "end", "format", "filter", "strategy", "threshold", "approximate", "confirm",
+)  # fmt: skip
 
 
 def job_start_as(actor: Actor, kind: str, data) -> tuple[str | None, dict[str, forms.Form]]:

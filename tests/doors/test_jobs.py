@@ -9,7 +9,7 @@ from datetime import date
 
 import pytest
 
-from streams_app.errors import Conflict, NotFound
+from streams_app.errors import BadInput, Conflict, NotFound
 from streams_app.jobs import tasks
 from streams_app.jobs.progress import job_status
 
@@ -72,6 +72,53 @@ def test_export_writes_the_range_in_order(redis_client, exports_in_tmp, fmt):
     assert exported == [*ids[5:], "2000-0"]
     assert result["entries"] == len(exported)
     assert not list(exports_in_tmp.glob("*.part"))
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_a_filtered_export_writes_only_the_matching_entries(redis_client, exports_in_tmp, fmt):
+    pipe = redis_client.pipeline(transaction=False)
+    for n in range(12_000):  # more than one read of the export (5,000 entries each)
+        pipe.xadd("chennai", {"temperature": "41" if n % 1000 == 7 else "20", "humidity": "10"}, id=f"1000-{n}")
+    pipe.xadd("chennai", {"note": "Storm at dusk"}, id="2000-0")
+    pipe.execute()
+    result = tasks.export_stream(
+        stream="chennai", start="1000-5", end="+", fmt=fmt, filter_text='temperature > 40 or note ~ "storm"'
+    )
+    path = exports_in_tmp / result["file"]
+    if fmt == "csv":
+        with path.open(newline="", encoding="utf-8") as handle:
+            exported = [row[0] for row in list(csv.reader(handle))[1:]]
+    else:
+        exported = [json.loads(line)["id"] for line in path.read_text(encoding="utf-8").splitlines()]
+    assert exported == [f"1000-{n}" for n in range(7, 12_000, 1000)] + ["2000-0"]
+    assert result["entries"] == 13 and result["scanned"] == 12_000 - 5 + 1
+
+
+def test_an_export_with_a_bad_filter_fails_with_its_position(redis_client, exports_in_tmp):
+    redis_client.xadd("chennai", {"temperature": "20", "humidity": "10"})
+    with pytest.raises(BadInput, match="at position 14 of the filter") as refused:
+        tasks.export_stream(stream="chennai", start="-", end="+", fmt="csv", filter_text="temperature > warm")
+    assert refused.value.field == "filter" and refused.value.position == 14
+    assert not list(exports_in_tmp.glob("*"))
+
+
+def test_the_export_form_has_a_filter_preset_from_the_stream_page(member, redis_client):
+    redis_client.xadd("chennai", {"temperature": "20", "humidity": "10"})
+    page = member.get("/jobs/?stream=chennai&start=-&end=%2B&filter=temperature+%3E+40").content.decode()
+    assert 'name="filter"' in page and 'value="temperature &gt; 40"' in page
+
+
+def test_an_export_started_from_the_page_takes_the_filter(member, redis_client, queue_client):
+    redis_client.xadd("chennai", {"temperature": "20", "humidity": "10"})
+    bad = member.post("/jobs/export/", {"stream": "chennai", "format": "csv", "filter": "temperature >"})
+    assert bad.status_code == 400 and "at position 13 of the filter" in bad.content.decode()
+    assert queue_client.zcard("weatherstreams:jobs") == 0
+    response = member.post("/jobs/export/", {"stream": "chennai", "format": "csv", "filter": "temperature > 40"})
+    assert response.status_code == 302
+    job_id = response["Location"].rstrip("/").rsplit("/", 1)[-1]
+    from streams_app.gateway.job_queue import job_record
+
+    assert job_record(job_id).arguments["filter_text"] == "temperature > 40"
 
 
 def test_export_of_a_missing_stream_fails_with_a_message(redis_client, exports_in_tmp):
