@@ -25,6 +25,9 @@ class Action:
 
 
 ADD_READINGS = Action("add_readings", "add_readings", "add readings")
+# Entries with any fields, on any user stream (the entry pages, POST …/entries): the operators'
+# permission for readings, recorded in the trail under a name of its own.
+ADD_ENTRY = Action("add_entry", "add_readings", "add entries")
 ACK = Action("ack", "ack_entries", "ack pending entries")
 CLAIM = Action("claim", "claim_entries", "claim pending entries")
 START_JOB = Action("start_job", "start_jobs", "start simulate and export jobs")
@@ -38,18 +41,29 @@ READ_AUDIT = Action("read_audit", "read_audit", "read the audit trail")
 # Many readings at once (manage.py produce, the simulate job): recorded, unlike single readings.
 PRODUCE = Action("produce", "add_readings", "add readings")
 
-OPERATOR_ACTIONS = (ADD_READINGS, ACK, CLAIM, START_JOB, CREATE_GROUP)
+OPERATOR_ACTIONS = (ADD_READINGS, ADD_ENTRY, ACK, CLAIM, START_JOB, CREATE_GROUP)
 STREAM_ADMIN_ACTIONS = (*OPERATOR_ACTIONS, DESTROY_GROUP, SETID, DELETE_CONSUMER, REDRIVE, TRIM, READ_AUDIT)
 ACTIONS = {action.name: action for action in STREAM_ADMIN_ACTIONS}
 
 VIEWERS, OPERATORS, STREAM_ADMINS = "viewers", "operators", "stream-admins"
 ROLES: dict[str, tuple[Action, ...]] = {VIEWERS: (), OPERATORS: OPERATOR_ACTIONS, STREAM_ADMINS: STREAM_ADMIN_ACTIONS}
 # Who has an action, for the refusal's message: the least role that grants it.
+_OPERATOR_CODENAMES = {action.codename for action in OPERATOR_ACTIONS}
 GRANTED_BY = {
-    action.name: OPERATORS if action in OPERATOR_ACTIONS else STREAM_ADMINS for action in STREAM_ADMIN_ACTIONS
+    action.name: OPERATORS if action.codename in _OPERATOR_CODENAMES else STREAM_ADMINS
+    for action in (*STREAM_ADMIN_ACTIONS, PRODUCE)
 }
 
-PERMISSIONS = tuple((action.codename, action.label.capitalize()) for action in STREAM_ADMIN_ACTIONS)
+
+def _permissions(actions: tuple[Action, ...]) -> tuple[tuple[str, str], ...]:
+    """Each permission once (actions may share one), labelled by the first action that needs it."""
+    labels: dict[str, str] = {}
+    for action in actions:
+        labels.setdefault(action.codename, action.label.capitalize())
+    return tuple(labels.items())
+
+
+PERMISSIONS = _permissions(STREAM_ADMIN_ACTIONS)
 
 
 def may(user, action: Action) -> bool:

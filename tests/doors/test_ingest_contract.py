@@ -1,6 +1,8 @@
 """One behaviour, four doors: the web form, the admin add view, the JSON API and
 `manage.py produce` must accept and refuse exactly the same readings, with the same
-message, and write nothing when they refuse.
+message, and write nothing when they refuse. The two doors for entries with any fields (the
+entries API and the add-entry page) share the contract where it applies: see
+`fits_the_entry_doors`.
 
 Each test runs one input through the domain function `reading_add` (the reference) on a
 freshly prepared Redis, then through one door on the same fresh state, and compares:
@@ -12,7 +14,10 @@ Inputs a door cannot carry are documented where the cases are built:
   control characters, can be addressed through `stream_names.url_token` (`~` + base64),
   so the API door is tested with every city;
 - `produce` without --temperature/--humidity writes simulated weather by design, so the
-  "missing field" cases are not run through it (its "empty value" cases are).
+  "missing field" cases are not run through it (its "empty value" cases are);
+- the entry doors (`entry-api`, `entry-form`) take any fields, as given, on any user stream:
+  they run the cases whose fields are already the canonical reading and whose city is a valid
+  city name, i.e. the ID rules and the kinds of key, which must be the readings' own.
 """
 
 from __future__ import annotations
@@ -30,9 +35,9 @@ from django.test import Client
 from django.utils.crypto import get_random_string
 from django.utils.html import escape
 
-from streams_app.domain.names import key_bytes, url_token
+from streams_app.domain.names import key_bytes, url_token, validate_city
 from streams_app.domain.readings import reading_add
-from streams_app.errors import DomainError
+from streams_app.errors import BadInput, DomainError
 
 MISSING = object()  # the field is not sent at all
 
@@ -189,14 +194,29 @@ CASES = [
 ]
 
 DOORS = ["form", "admin", "api", "produce"]
+# Not in DOORS: other case tables (test_hostile_ingest.py) run every reading door with theirs.
+ENTRY_DOORS = ["entry-api", "entry-form"]
+
+
+def fits_the_entry_doors(case: Case) -> bool:
+    """Whether the entry doors, which store any fields as given on any user stream, must answer
+    this case as readings do: its fields are the canonical reading and its city a valid name."""
+    if (case.temperature, case.humidity) != ("21.5", "60"):
+        return False
+    try:
+        validate_city(case.city)
+    except BadInput:
+        return False
+    return True
 
 
 def _param_list():
     params = []
     for case in CASES:
-        for door in DOORS:
-            if door not in case.not_through:
-                params.append(pytest.param(case, door, id=f"{case.name}-{door}"))
+        for door in DOORS + ENTRY_DOORS:
+            if door in case.not_through or (door in ENTRY_DOORS and not fits_the_entry_doors(case)):
+                continue
+            params.append(pytest.param(case, door, id=f"{case.name}-{door}"))
     return params
 
 
@@ -331,6 +351,41 @@ def through_produce(case: Case, _client: None) -> Outcome:
     return Outcome(ok=True, reported_id=out.getvalue().strip())
 
 
+def entry_fields(case: Case) -> dict:
+    return {"temperature": case.temperature, "humidity": case.humidity}
+
+
+def through_entry_api(case: Case, api: Client) -> Outcome:
+    path = f"/api/streams/{quote(url_token(case.city), safe='')}/entries"
+    body = {"fields": entry_fields(case)}
+    if case.entry_id is not MISSING:
+        body["id"] = case.entry_id
+    response = api.post(path, data=json.dumps(body), content_type="application/json")
+    payload = response.json()
+    if response.status_code == 201:
+        assert set(payload) == {"id"}
+        return Outcome(ok=True, status=201, reported_id=payload["id"])
+    return Outcome(ok=False, status=response.status_code, message=payload.get("error"))
+
+
+def through_entry_form(case: Case, client: Client) -> Outcome:
+    path = f"/streams/{quote(url_token(case.city), safe='')}/entries/add/"
+    data = {
+        "csrfmiddlewaretoken": csrf_token(client),
+        "field_lines": "\n".join(f"{name}={value}" for name, value in entry_fields(case).items()),
+    }
+    if case.entry_id is not MISSING:
+        data["id"] = case.entry_id
+    response = client.post(path, data)
+    if response.status_code == 302:
+        added = [str(message) for message in get_messages(response.wsgi_request)]
+        found = [re.match(r"Added entry (\S+) to ", m) for m in added]
+        reported = next(match.group(1) for match in found if match)
+        assert response["Location"].endswith(f"/entries/{reported}/")
+        return Outcome(ok=True, status=201, reported_id=reported)
+    return Outcome(ok=False, status=response.status_code, html=response.content.decode())
+
+
 def error_text(html: str | None) -> str:
     """The error elements of a page, for failure messages."""
     if not html:
@@ -338,8 +393,15 @@ def error_text(html: str | None) -> str:
     return " | ".join(re.findall(r'(?:role="alert"|class="errorlist"|class="errornote")>(.*?)</', html, re.S))
 
 
-THROUGH = {"form": through_form, "admin": through_admin, "api": through_api, "produce": through_produce}
-CLIENT_OF = {"form": "web", "admin": "staff", "api": "api", "produce": None}
+THROUGH = {
+    "form": through_form,
+    "admin": through_admin,
+    "api": through_api,
+    "produce": through_produce,
+    "entry-api": through_entry_api,
+    "entry-form": through_entry_form,
+}
+CLIENT_OF = {"form": "web", "admin": "staff", "api": "api", "produce": None, "entry-api": "api", "entry-form": "web"}
 
 
 @pytest.mark.parametrize(("case", "door"), _param_list())
