@@ -8,7 +8,7 @@ from django.templatetags.static import static
 from django.urls import path, register_converter
 from django.views.generic import RedirectView
 
-from streams_app.web import api, group_api, groups, jobs, live_pages, metrics, pages
+from streams_app.web import api, entry_api, entry_pages, group_api, groups, jobs, live_pages, metrics, pages
 
 
 class StreamTokenConverter:
@@ -33,7 +33,9 @@ urlpatterns = [
     path("favicon.ico", RedirectView.as_view(url=static("streams_app/favicon.svg")), name="favicon"),
     path("streams/", pages.stream_list, name="stream_list"),
     path("streams/<stream:token>/", pages.stream_detail, name="stream_detail"),
-    path("streams/<stream:token>/entries/<str:entry_id>/", pages.entry_detail, name="entry_detail"),
+    path("streams/<stream:token>/entries/add/", entry_pages.entry_add_page, name="entry_add"),
+    path("streams/<stream:token>/entries/<str:entry_id>/", entry_pages.entry_detail, name="entry_detail"),
+    path("streams/<stream:token>/entries/<str:entry_id>/again/", entry_pages.entry_add_again_page, name="entry_again"),
     path("streams/<stream:token>/live/", live_pages.stream_live, name="stream_live"),
     path("readings/add/", pages.reading_add_page, name="reading_add"),
     path("streams/<stream:token>/groups/", groups.group_list, name="group_list"),
@@ -51,7 +53,7 @@ urlpatterns = [
     path("jobs/<str:job_id>/", jobs.job_detail, name="job_detail"),
     path("jobs/<str:job_id>/download/", jobs.job_download, name="job_download"),
     path("api/streams/", api.streams, name="api_streams"),
-    path("api/streams/<stream:token>/entries", api.entries, name="api_entries"),
+    path("api/streams/<stream:token>/entries", entry_api.entries, name="api_entries"),
     path("api/streams/<stream:token>/readings", api.readings, name="api_readings"),
     path("api/streams/<stream:token>/groups", group_api.groups, name="api_groups"),
     path(API_GROUP, group_api.group, name="api_group"),

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from streams_app.conf import app_settings
-from streams_app.errors import BadInput
+from streams_app.errors import BadInput, DomainError
 from streams_app.gateway import StreamStore, StreamSummary
 from streams_app.gateway.keys import dead_letter_key, display_name, internal_reason
 from streams_app.gateway.types import ScanCursor
@@ -71,3 +71,19 @@ def streams_page(
     summaries = store.summaries(names, dead_letter_keys=dead_letter_keys)
     streams = [replace(summary, internal_reason=reasons[summary.name]) for summary in summaries]
     return StreamsPage(streams=streams, cursor=cursor, next_cursor=keys.next_cursor, include_internal=include_internal)
+
+
+def stream_name_suggestions(*, store: StreamStore, limit: int = 200, max_calls: int = 5) -> list[str]:
+    """Up to `limit` user streams (no internal keys, names that can be typed), sorted, for a form's
+    stream field to offer: the first found by a bounded SCAN, so a huge keyspace costs at most
+    `max_calls` SCAN calls. Empty when Redis cannot say: a suggestion never fails a page."""
+    template = app_settings().dead_letter_stream
+    try:
+        keys = store.scan_stream_keys(
+            want=limit,
+            max_calls=max_calls,
+            keep=lambda name: name.isprintable() and internal_reason(name, template) is None,
+        )
+    except DomainError:
+        return []
+    return sorted(list(dict.fromkeys(keys.names))[:limit])

@@ -7,7 +7,8 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import django_rq
@@ -30,13 +31,20 @@ _JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
 @dataclass(frozen=True, slots=True)
 class JobRecord:
-    """A job as RQ keeps it: its state, its meta (kind, owner, progress) and, once failed, the error."""
+    """A job as RQ keeps it: its state, its meta (kind, owner, progress), the arguments it was
+    started with, when it was enqueued, started and ended (aware, UTC), once failed the error, and
+    once finished what it returned (when that was a dict; read for one job, not for lists)."""
 
     id: str
     state: str  # queued, started, finished, failed, stopped, canceled, deferred, scheduled
     description: str
     meta: dict[str, Any]
     failure: str
+    arguments: dict[str, Any] = field(default_factory=dict)
+    enqueued_at: datetime | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    result: dict[str, Any] | None = None
 
 
 class RunningJob:
@@ -90,7 +98,7 @@ def job_record(job_id: str) -> JobRecord:
     if not is_job_id(job_id):
         raise NotFound("There is no such job: job IDs are letters, digits, _ and - only.")
     try:
-        return _record(Job.fetch(job_id, connection=_queue().connection))
+        return _record(Job.fetch(job_id, connection=_queue().connection), with_result=True)
     except NoSuchJobError:
         raise NotFound("There is no such job (finished jobs are kept for a week).") from None
 
@@ -110,7 +118,7 @@ def running_job() -> RunningJob | None:
     return RunningJob(job) if job is not None else None
 
 
-def _record(job: Job) -> JobRecord:
+def _record(job: Job, *, with_result: bool = False) -> JobRecord:
     raw_state = job.get_status(refresh=False)
     state = str(getattr(raw_state, "value", raw_state) or "unknown")
     return JobRecord(
@@ -119,7 +127,34 @@ def _record(job: Job) -> JobRecord:
         description=job.description or job.id,
         meta=dict(job.meta or {}),
         failure=_failure(job) if state == "failed" else "",
+        arguments=_arguments(job),
+        enqueued_at=_utc(job.enqueued_at),
+        started_at=_utc(job.started_at),
+        ended_at=_utc(job.ended_at),
+        result=_result(job) if with_result and state == "finished" else None,
     )
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """RQ's times are UTC; older RQ versions kept them naive."""
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
+
+
+def _arguments(job: Job) -> dict[str, Any]:
+    """The keyword arguments the job was enqueued with ({} when RQ cannot read them back)."""
+    try:
+        return dict(job.kwargs or {})
+    except Exception:
+        return {}
+
+
+def _result(job: Job) -> dict[str, Any] | None:
+    """What a finished job returned, when it was a dict (the app's jobs return their counts)."""
+    try:
+        value = job.return_value()
+    except Exception:
+        return None
+    return dict(value) if isinstance(value, dict) else None
 
 
 def _failure(job: Job) -> str:

@@ -7,11 +7,15 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.template.defaultfilters import filesizeformat
+from django.utils import timezone
 
 from streams_app.gateway.job_queue import (
     JobRecord,
@@ -21,10 +25,13 @@ from streams_app.gateway.job_queue import (
     job_record,
     recent_job_records,
 )
+from streams_app.templatetags.group_tags import duration_ms
 
 logger = logging.getLogger("streams_app.jobs")
 
 PUSH_EVERY_SECONDS = 0.2
+# What a finished job of each kind returns its count under, and what the count is of.
+PROCESSED = {"simulate": ("written", "written"), "export": ("entries", "exported"), "trim": ("removed", "removed")}
 
 
 def job_group(job_id: str) -> str:
@@ -48,6 +55,11 @@ class JobStatus:
     error: str
     user_id: int | None
     download: str | None
+    arguments: dict[str, Any] = field(default_factory=dict)
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    processed: int | None = None  # entries written, exported or removed (so far, while it runs)
+    size: int | None = None  # bytes of the download, once there is one
 
     @property
     def percent(self) -> int:
@@ -56,6 +68,34 @@ class JobStatus:
     @property
     def finished(self) -> bool:
         return self.state in {"finished", "failed", "stopped", "canceled"}
+
+    @property
+    def duration(self) -> timedelta | None:
+        """How long it ran (so far, while it runs); None before it starts."""
+        if self.started_at is None:
+            return None
+        end = self.ended_at or (None if self.finished else datetime.now(UTC))
+        return None if end is None else max(timedelta(0), end - self.started_at)
+
+    @property
+    def started_text(self) -> str:
+        return _moment_text(self.started_at)
+
+    @property
+    def finished_text(self) -> str:
+        return _moment_text(self.ended_at)
+
+    @property
+    def duration_text(self) -> str:
+        return "" if self.duration is None else duration_ms(self.duration / timedelta(milliseconds=1))
+
+    @property
+    def size_text(self) -> str:
+        """The download's size and the entries in it, or the entries the job went through."""
+        parts = [filesizeformat(self.size).replace("\xa0", " ")] if self.size is not None else []
+        if self.processed is not None:
+            parts.append(f"{self.processed:,} entries {PROCESSED.get(self.kind, ('', 'processed'))[1]}")
+        return ", ".join(parts)
 
     def as_message(self) -> dict[str, Any]:
         return {
@@ -68,6 +108,10 @@ class JobStatus:
             "message": self.message,
             "error": self.error,
             "download": self.download,
+            "started": self.started_text,
+            "finished": self.finished_text,
+            "duration": self.duration_text,
+            "size": self.size_text,
         }
 
     @classmethod
@@ -88,7 +132,38 @@ class JobStatus:
             error=error,
             user_id=meta.get("user_id"),
             download=meta.get("download"),
+            arguments=record.arguments,
+            started_at=record.started_at,
+            ended_at=record.ended_at,
+            processed=_processed(record),
+            size=_download_size(meta.get("download")),
         )
+
+
+def _processed(record: JobRecord) -> int | None:
+    """The count a finished job returned; while it runs (or in a list, where results are not
+    read), the progress it last saved; None when neither says."""
+    key = PROCESSED.get(record.meta.get("kind", ""), ("",))[0]
+    if record.result is not None and isinstance(record.result.get(key), int):
+        return record.result[key]
+    done = record.meta.get("done")
+    return done if isinstance(done, int) and done > 0 else None
+
+
+def _download_size(download: str | None) -> int | None:
+    if not download:
+        return None
+    from streams_app.jobs.tasks import export_dir  # here: tasks imports this module
+
+    try:
+        return (export_dir() / Path(download).name).stat().st_size
+    except OSError:
+        return None
+
+
+def _moment_text(moment: datetime | None) -> str:
+    """A job's time as the pages show times: in the site's time zone, to the second."""
+    return "" if moment is None else timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def job_start(*, kind: str, func: Callable[..., Any], kwargs: dict[str, Any], title: str, user_id: int | None) -> str:
@@ -158,11 +233,14 @@ class JobProgress:
     def push(self, state: str | None = None) -> None:
         if self.layer is None or self.job is None:
             return
-        status = JobStatus.of(self.job.record()).as_message()
+        current = JobStatus.of(self.job.record())
         if state:
-            status["state"] = state
+            # Said from inside the job, before RQ records its end: the end is now.
+            ended = current.ended_at or datetime.now(UTC)
+            current = replace(current, state=state, ended_at=ended)
             if state == "finished":
-                status["percent"] = 100
+                current = replace(current, fraction=1.0)
+        status = current.as_message()
         try:
             async_to_sync(self.layer.group_send)(job_group(self.job.id), {"type": "job.progress", "status": status})
         except Exception:

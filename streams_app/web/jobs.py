@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import quote
 
+from django import forms
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from streams_app.conf import app_settings
+from streams_app.domain.catalog import stream_name_suggestions
+from streams_app.domain.export_names import ExportFileName, export_file_name
 from streams_app.errors import DomainError, NotFound
+from streams_app.gateway.stores import stream_store
 from streams_app.jobs import tasks
 from streams_app.jobs.progress import JobStatus, job_status, recent_jobs
 from streams_app.team.audit import Actor
 from streams_app.web.forms import job_forms
 from streams_app.web.job_start import job_start_as
+
+# The stream field of each job form, which offers the streams there are (<datalist id="known-streams">).
+STREAM_FIELDS = {"simulate_form": "city", "export_form": "stream", "trim_form": "stream"}
 
 
 def _jobs_page(request: HttpRequest, status: int = 200, **bound) -> HttpResponse:
@@ -24,8 +33,22 @@ def _jobs_page(request: HttpRequest, status: int = 200, **bound) -> HttpResponse
         recent, error = recent_jobs(app_settings().jobs_per_page, user_id=owner), None
     except DomainError as failure:
         recent, error = [], failure.message
-    context = {**job_forms(request, **bound), "recent": recent, "jobs_error": error}
+    job_form_context = job_forms(request, **bound)
+    for form_name, field_name in STREAM_FIELDS.items():
+        _offer_streams(job_form_context[form_name], field_name)
+    context = {
+        **job_form_context,
+        "known_streams": stream_name_suggestions(store=stream_store()),
+        "recent": recent,
+        "jobs_error": error,
+    }
     return render(request, "streams_app/jobs/jobs.html", context, status=status)
+
+
+def _offer_streams(form: forms.Form, field_name: str) -> None:
+    """Point the field at the page's list of streams (this form's own copy of the widget)."""
+    if field_name in form.fields:
+        form.fields[field_name].widget.attrs.update({"list": "known-streams", "autocomplete": "off"})
 
 
 @login_required
@@ -69,15 +92,42 @@ def _own_job(request: HttpRequest, job_id: str) -> JobStatus:
 
 @login_required
 def job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
-    return render(request, "streams_app/jobs/job_detail.html", {"job": _own_job(request, job_id)})
+    status = _own_job(request, job_id)
+    download_name = _download_name(status).name if status.kind == "export" else None
+    return render(request, "streams_app/jobs/job_detail.html", {"job": status, "download_name": download_name})
 
 
 @login_required
 def job_download(request: HttpRequest, job_id: str) -> HttpResponse:
+    """The export file, named after its stream and range (`madurai_2026-11-30.csv`)."""
     status = _own_job(request, job_id)
     if not status.download:
         raise Http404("No download for this job.")
     path = tasks.export_dir() / Path(status.download).name
     if not path.exists():
         raise Http404("The export file is gone.")
-    return FileResponse(path.open("rb"), as_attachment=True, filename=path.name)
+    name = _download_name(status)
+    response = FileResponse(path.open("rb"), as_attachment=True, filename=name.ascii_name)
+    response["Content-Disposition"] = attachment_disposition(name)
+    return response
+
+
+def _download_name(status: JobStatus) -> ExportFileName:
+    """What an export job's download is called, from the arguments it was started with."""
+    arguments = status.arguments
+    return export_file_name(
+        stream=str(arguments.get("stream", "")),
+        start=str(arguments.get("start", "-")),
+        end=str(arguments.get("end", "+")),
+        fmt=str(arguments.get("fmt") or Path(status.download or "").suffix.lstrip(".")),
+        tz=timezone.get_current_timezone(),
+    )
+
+
+def attachment_disposition(name: ExportFileName) -> str:
+    """Content-Disposition for a download: `filename=` in ASCII for every client, and for a
+    non-ASCII name also `filename*=UTF-8''…` (RFC 6266), which browsers prefer."""
+    disposition = f'attachment; filename="{name.ascii_name}"'
+    if not name.is_ascii:
+        disposition += f"; filename*=UTF-8''{quote(name.name, safe='')}"
+    return disposition

@@ -8,16 +8,21 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import urlencode
 from django.views.decorators.http import require_http_methods
 
 from streams_app.conf import app_settings
 from streams_app.domain.browsing import entries_page, parse_range_request
-from streams_app.domain.catalog import parse_include_internal, parse_scan_cursor, streams_page
+from streams_app.domain.catalog import (
+    parse_include_internal,
+    parse_scan_cursor,
+    stream_name_suggestions,
+    streams_page,
+)
 from streams_app.domain.charts import readings_chart
-from streams_app.domain.ids import parse_stream_id
-from streams_app.domain.names import display_name, key_internal_reason, name_from_token, url_token
+from streams_app.domain.names import display_name, name_from_token, url_token
 from streams_app.domain.statistics import minute_statistics
-from streams_app.errors import BadInput, DomainError, NotFound
+from streams_app.errors import BadInput
 from streams_app.gateway.stores import stats_store, stream_store
 from streams_app.team.audit import Actor, require
 from streams_app.team.roles import ADD_READINGS
@@ -63,12 +68,20 @@ def stream_detail(request: HttpRequest, token: str) -> HttpResponse:
         range_request = parse_range_request(
             request.GET, tz=tz, default_count=settings.page_size, max_count=settings.max_page_size
         )
-        page = entries_page(store=store, name=name, request=range_request, tz=tz)
+        page = entries_page(
+            store=store, name=name, request=range_request, tz=tz, scan_budget=settings.filter_scan_budget
+        )
     except BadInput as error:
         add_domain_error(form, error)
         status = 400
     if page is not None:
         chart = readings_chart(page.entries, tz=tz)
+    # The export job's form, preset with this range (and its filter).
+    export_query = {"stream": display_name(name)}
+    if page is not None:
+        export_query.update(start=page.request.start, end=page.request.end)
+        if page.request.filter:
+            export_query["filter"] = page.request.filter
     statistics = minute_statistics(store=stats_store(), stream=name, last=settings.statistics_minutes)
     return render(
         request,
@@ -83,25 +96,13 @@ def stream_detail(request: HttpRequest, token: str) -> HttpResponse:
             "chart": chart,
             "next_url": range_url(request, page.next_request) if page and page.next_request else None,
             "previous_url": range_url(request, page.previous_request) if page and page.previous_request else None,
+            "continue_url": range_url(request, page.continue_request) if page and page.continue_request else None,
+            "scan_budget": settings.filter_scan_budget,
+            "export_url": reverse("jobs") + "?" + urlencode(export_query),
             "preview_chars": settings.field_preview_chars,
             "minute_stats": statistics,
         },
         status=status,
-    )
-
-
-@login_required
-def entry_detail(request: HttpRequest, token: str, entry_id: str) -> HttpResponse:
-    name = name_from_token(token)
-    store = stream_store()
-    store.require_stream(name)
-    entry = store.entry(name, parse_stream_id(entry_id))
-    if entry is None:
-        raise NotFound(f"“{display_name(name)}” has no entry {entry_id} (it may have been trimmed).")
-    return render(
-        request,
-        "streams_app/entry_detail.html",
-        {"name": name, "display_name": display_name(name), "token": url_token(name), "entry": entry},
     )
 
 
@@ -123,16 +124,6 @@ def reading_add_page(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "streams_app/reading_add.html",
-        {"form": form, "known_cities": known_cities(store)},
+        {"form": form, "known_cities": stream_name_suggestions(store=store)},
         status=status,
     )
-
-
-def known_cities(store) -> list[str]:
-    """Configured cities and the first streams SCAN finds, for the city field's suggestions."""
-    try:
-        found = store.scan_stream_keys(want=100, max_calls=2).names
-    except DomainError:
-        found = []
-    names = {name for name in found if name.isprintable() and key_internal_reason(name) is None}
-    return sorted(set(app_settings().cities) | names)

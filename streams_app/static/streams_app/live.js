@@ -316,7 +316,12 @@
       q("message").textContent = data.message || "";
       q("error").textContent = data.error || "";
       q("download").hidden = !data.download;
-      if (["finished", "failed", "stopped", "canceled"].includes(data.state) && socket) {
+      const finished = ["finished", "failed", "stopped", "canceled"].includes(data.state);
+      q("size").textContent = data.size || "—";
+      q("started").textContent = data.started || "not yet";
+      q("finished").textContent = data.finished || (finished ? "—" : "not yet");
+      q("duration").textContent = data.duration || "—";
+      if (finished && socket) {
         root.querySelector("[data-live-status]").textContent = data.state;
       }
     }, statusSetter(root));
