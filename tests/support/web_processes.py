@@ -33,20 +33,10 @@ from typing import Any
 from tests.support.live_server import PASSWORD, ROOT, USERNAME, LiveApp
 from tests.support.processes import stop_process
 from tests.support.redis_server import free_port
+from tests.support.workers import wait_until
 
 START_SECONDS = 30.0
 ACCEPT_SECONDS = 5.0
-
-
-def wait_for(predicate: Callable[[], Any], *, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
 
 
 # --- /proc -------------------------------------------------------------------------------
@@ -275,7 +265,7 @@ class Launch:
             return False
 
         try:
-            wait_for(ready, timeout=START_SECONDS, what=f"{self.processes} web processes to serve")
+            wait_until(ready, timeout=START_SECONDS, what=f"{self.processes} web processes to serve")
         except AssertionError as failure:
             raise AssertionError(f"{failure}\n{self.log()}") from None
         return self
@@ -291,7 +281,7 @@ class Launch:
             inode = server_socket_inode(self.port, client_port)
             return holder_of(inode, self.children) if inode else None
 
-        return wait_for(accepted, timeout=ACCEPT_SECONDS, what=f"a web process to accept port {client_port}")
+        return wait_until(accepted, timeout=ACCEPT_SECONDS, what=f"a web process to accept port {client_port}")
 
     def connection_on(self, pid: int, *, attempts: int = 200) -> socket.socket:
         """A connection accepted by web process `pid` (others the kernel gave elsewhere are closed)."""
