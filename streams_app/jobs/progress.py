@@ -14,6 +14,7 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
@@ -150,11 +151,17 @@ def _processed(record: JobRecord) -> int | None:
     return done if isinstance(done, int) and done > 0 else None
 
 
+EXPORT_DIR_NAME = "exports"
+
+
+def export_dir() -> Path:
+    """Where export jobs write their files (and downloads are served from)."""
+    return Path(settings.VAR_DIR) / EXPORT_DIR_NAME
+
+
 def _download_size(download: str | None) -> int | None:
     if not download:
         return None
-    from streams_app.jobs.tasks import export_dir  # here: tasks imports this module
-
     try:
         return (export_dir() / Path(download).name).stat().st_size
     except OSError:

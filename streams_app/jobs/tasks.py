@@ -4,9 +4,7 @@ A domain error fails the job with its message, which the job's page shows."""
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
@@ -17,15 +15,9 @@ from streams_app.domain.weather import SECONDS_PER_DAY
 from streams_app.errors import DomainError
 from streams_app.gateway.job_queue import running_job
 from streams_app.gateway.stores import retention_store, stream_store
-from streams_app.jobs.progress import JobProgress
+from streams_app.jobs.progress import JobProgress, export_dir
 from streams_app.team.audit import Actor, audit_record
 from streams_app.team.roles import PRODUCE, START_JOB, TRIM, Action
-
-EXPORT_DIR_NAME = "exports"
-
-
-def export_dir() -> Path:
-    return Path(settings.VAR_DIR) / EXPORT_DIR_NAME
 
 
 def _run(progress: JobProgress, work, *, action: Action, stream: str):

@@ -17,8 +17,7 @@ from streams_app.domain.catalog import stream_name_suggestions
 from streams_app.domain.export_names import ExportFileName, export_file_name
 from streams_app.errors import DomainError, NotFound
 from streams_app.gateway.stores import stream_store
-from streams_app.jobs import tasks
-from streams_app.jobs.progress import JobStatus, job_status, recent_jobs
+from streams_app.jobs.progress import JobStatus, export_dir, job_status, recent_jobs
 from streams_app.team.audit import Actor
 from streams_app.web.forms import job_forms
 from streams_app.web.job_start import job_start_as
@@ -103,7 +102,7 @@ def job_download(request: HttpRequest, job_id: str) -> HttpResponse:
     status = _own_job(request, job_id)
     if not status.download:
         raise Http404("No download for this job.")
-    path = tasks.export_dir() / Path(status.download).name
+    path = export_dir() / Path(status.download).name
     if not path.exists():
         raise Http404("The export file is gone.")
     name = _download_name(status)
