@@ -22,6 +22,8 @@ DEFAULTS = {
     "WEATHERSTREAMS_STATISTICS_MINUTES": 10,  # per-minute statistics a stream page shows
     # entries a filtered page (stream page, API) reads at most before it answers with what it found
     "WEATHERSTREAMS_FILTER_SCAN_BUDGET": 10_000,
+    # entries the stream page's whole-range chart reads at most (a longer range is charted in part, and says so)
+    "WEATHERSTREAMS_CHART_SCAN_LIMIT": 200_000,
     # live pages: rows a tail keeps, rows it starts with, processed entries a group page starts with
     "WEATHERSTREAMS_LIVE_ROWS": 200,
     "WEATHERSTREAMS_LIVE_SNAPSHOT_ROWS": 50,
@@ -60,6 +62,7 @@ class AppSettings:
     field_preview_chars: int
     statistics_minutes: int
     filter_scan_budget: int
+    chart_scan_limit: int
     live_rows: int
     live_snapshot_rows: int
     live_processed_rows: int
@@ -81,6 +84,8 @@ def app_settings() -> AppSettings:
         raise ImproperlyConfigured("WEATHERSTREAMS_PAGE_SIZE must be between 1 and WEATHERSTREAMS_MAX_PAGE_SIZE.")
     if values["WEATHERSTREAMS_FILTER_SCAN_BUDGET"] < 1:
         raise ImproperlyConfigured("WEATHERSTREAMS_FILTER_SCAN_BUDGET must be at least 1.")
+    if values["WEATHERSTREAMS_CHART_SCAN_LIMIT"] < 1:
+        raise ImproperlyConfigured("WEATHERSTREAMS_CHART_SCAN_LIMIT must be at least 1.")
     if problem := dead_letter_template_problem(values["WEATHERSTREAMS_DEAD_LETTER_STREAM"]):
         raise ImproperlyConfigured(f"WEATHERSTREAMS_DEAD_LETTER_STREAM {problem}")
     if not values["WEATHERSTREAMS_METRICS_MAX_SERIES"] >= 1:
@@ -101,6 +106,7 @@ def app_settings() -> AppSettings:
         field_preview_chars=values["WEATHERSTREAMS_FIELD_PREVIEW_CHARS"],
         statistics_minutes=values["WEATHERSTREAMS_STATISTICS_MINUTES"],
         filter_scan_budget=values["WEATHERSTREAMS_FILTER_SCAN_BUDGET"],
+        chart_scan_limit=values["WEATHERSTREAMS_CHART_SCAN_LIMIT"],
         live_rows=values["WEATHERSTREAMS_LIVE_ROWS"],
         live_snapshot_rows=values["WEATHERSTREAMS_LIVE_SNAPSHOT_ROWS"],
         live_processed_rows=values["WEATHERSTREAMS_LIVE_PROCESSED_ROWS"],

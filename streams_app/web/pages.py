@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import tzinfo
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -12,7 +14,7 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_http_methods
 
 from streams_app.conf import app_settings
-from streams_app.domain.browsing import entries_page, parse_range_request
+from streams_app.domain.browsing import EntriesPage, entries_page, parse_range_request
 from streams_app.domain.catalog import (
     parse_include_internal,
     parse_scan_cursor,
@@ -20,7 +22,9 @@ from streams_app.domain.catalog import (
     streams_page,
 )
 from streams_app.domain.charts import readings_chart
+from streams_app.domain.ids import parse_lower_bound
 from streams_app.domain.names import display_name, name_from_token, url_token
+from streams_app.domain.range_chart import range_chart
 from streams_app.domain.statistics import minute_statistics
 from streams_app.errors import BadInput
 from streams_app.gateway.stores import stats_store, stream_store
@@ -62,7 +66,7 @@ def stream_detail(request: HttpRequest, token: str) -> HttpResponse:
     form = RangeForm(
         request.GET or None, initial={"start": "-", "end": "+", "order": "asc", "count": settings.page_size}
     )
-    page = chart = None
+    page = chart = whole_range_chart = None
     status = 200
     try:
         range_request = parse_range_request(
@@ -76,6 +80,7 @@ def stream_detail(request: HttpRequest, token: str) -> HttpResponse:
         status = 400
     if page is not None:
         chart = readings_chart(page.entries, tz=tz)
+        whole_range_chart = range_chart(store=store, name=name, request=page.request, shown=page.entries, tz=tz)
     # The export job's form, preset with this range (and its filter).
     export_query = {"stream": display_name(name)}
     if page is not None:
@@ -94,6 +99,7 @@ def stream_detail(request: HttpRequest, token: str) -> HttpResponse:
             "form": form,
             "page": page,
             "chart": chart,
+            "range_chart": whole_range_chart,
             "next_url": range_url(request, page.next_request) if page and page.next_request else None,
             "previous_url": range_url(request, page.previous_request) if page and page.previous_request else None,
             "continue_url": range_url(request, page.continue_request) if page and page.continue_request else None,
@@ -101,9 +107,39 @@ def stream_detail(request: HttpRequest, token: str) -> HttpResponse:
             "export_url": reverse("jobs") + "?" + urlencode(export_query),
             "preview_chars": settings.field_preview_chars,
             "minute_stats": statistics,
+            "follow": follow_context(page, tz=tz),
         },
         status=status,
     )
+
+
+def follow_context(page: EntriesPage | None, *, tz: tzinfo) -> dict | None:
+    """How the stream page follows new entries (static/streams_app/follow.js): None unless its
+    window reaches the stream's newest entry (end `+`, nothing beyond it in that direction)."""
+    if page is None or page.request.end != "+":
+        return None
+    newest_first = page.request.order == "desc"
+    if (page.previous_request if newest_first else page.next_request) is not None:
+        return None
+    if page.filtered:
+        # The tail's socket does not filter, and the page does not filter entries itself.
+        return {"enabled": False}
+    if page.entries:
+        after = page.entries[0 if newest_first else -1].id
+    else:
+        low = parse_lower_bound(page.request.start, tz)
+        if low is None:
+            return None
+        before_low = low.predecessor()
+        after = str(before_low) if before_low is not None else "0-0"
+    settings = app_settings()
+    return {
+        "enabled": True,
+        "at": "top" if newest_first else "bottom",
+        "after": after,
+        "keep": page.request.count + settings.live_rows,
+        "snapshot_rows": settings.live_snapshot_rows,
+    }
 
 
 @login_required

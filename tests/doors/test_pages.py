@@ -93,7 +93,7 @@ def test_streams_are_listed_with_length_ids_groups_and_memory(web, redis_client,
     assert chennai["Groups"] == "1"
     assert chennai["Memory"] == text_of(filesizeformat(redis_client.memory_usage("chennai", samples=0)))
     assert rows["coimbatore"]["Groups"] == "0"
-    assert chennai["href"] == "/streams/chennai/"
+    assert chennai["href"] == "/streams/chennai/?order=desc"  # newest first: the page follows new entries
     assert "not-a-stream" not in body and "neither" not in body
 
 
@@ -318,10 +318,13 @@ def test_odd_names_are_listed_and_browsable_through_their_links(web, redis_clien
     body = page(web, "/streams/")
     rows = stream_rows(body)
     assert list(rows) == [display_name(name)]
-    href = rows[display_name(name)]["href"]
-    detail = page(web, href)
+    link_to_stream = rows[display_name(name)]["href"]
+    # Newest first, so the page a user reaches follows new entries (the order is the only parameter).
+    href, order = link_to_stream.split("?")
+    assert order == "order=desc"
+    detail = page(web, link_to_stream)
     assert html.escape(display_name(name)) in detail
-    assert entry_ids(detail) == ["1-0", "1-1", "1-2"]
+    assert entry_ids(detail) == ["1-2", "1-1", "1-0"]
     # The entry page and the pager stay on the same stream.
     entry_link = href + "entries/1-1/"
     assert "1-1" in page(web, entry_link)

@@ -246,7 +246,22 @@
     const processedBody = root.querySelector("[data-processed] tbody");
     const workersBody = root.querySelector("[data-group-workers] tbody");
     const maxRows = Number(root.dataset.maxRows || 100);
+    // The newest `visibleRows` show; the rest of the kept rows wait behind "show more (N)".
+    const visibleRows = Number(root.dataset.visibleRows || 20);
+    const moreButton = root.querySelector("[data-processed-more]");
+    let expanded = false;
     const seen = new Set();
+
+    function foldProcessed() {
+      const rows = processedBody.rows;
+      for (let i = 0; i < rows.length; i++) rows[i].hidden = !expanded && i >= visibleRows;
+      if (!moreButton) return;
+      const more = Math.max(0, rows.length - visibleRows);
+      moreButton.hidden = more === 0;
+      moreButton.textContent = expanded ? "Show fewer" : `Show more (${more})`;
+      moreButton.setAttribute("aria-expanded", String(expanded));
+    }
+    if (moreButton) moreButton.addEventListener("click", () => { expanded = !expanded; foldProcessed(); });
 
     function showCounts(data) {
       const set = (name, value) => { const node = root.querySelector(`[data-${name}]`); if (node) node.textContent = value; };
@@ -277,14 +292,18 @@
         const key = `${item.stream}|${item.id}|${item.reported}`;
         if (seen.has(key)) continue;
         seen.add(key);
-        processedBody.prepend(el("tr", { class: item.ok ? "" : "failed", "data-processed-id": item.id },
+        processedBody.prepend(el("tr", { class: item.ok ? "" : "failed", "data-processed-id": item.id, "data-processed-key": key },
           el("td", { "data-label": "Consumer" }, item.consumer),
           el("td", { "data-label": "ID" }, el("code", {}, item.id)),
           fieldsNode(item.fields),
           el("td", { class: "num", "data-label": "Handler" }, `${item.ms} ms`),
           el("td", { "data-label": "Result" }, item.ok ? "ok" : `failed (delivery ${item.deliveries})`)));
       }
-      while (processedBody.rows.length > maxRows) processedBody.lastElementChild.remove();
+      while (processedBody.rows.length > maxRows) {
+        seen.delete(processedBody.lastElementChild.dataset.processedKey);
+        processedBody.lastElementChild.remove();
+      }
+      foldProcessed();
       const total = root.querySelector("[data-processed-total]");
       if (total && message.processed) total.textContent = String(Number(total.textContent || 0) + message.processed);
     }
