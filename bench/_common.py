@@ -1,4 +1,4 @@
-"""Shared pieces of bench/workers.py and bench/live_latency.py.
+"""Shared pieces of the benchmarks (workers, live latency, filter, chart).
 
 A private redis-server with persistence off, a real daphne with its own SQLite database
 and user (as tests/live_server.py does it), the processes each benchmark starts (all
@@ -277,3 +277,37 @@ def descendants(root: int) -> list[int]:
         found.append(pid)
         todo.extend(children.get(pid, []))
     return found
+
+
+# --- the app on a private Redis, with a stream to read (filter.py, chart.py) ---------------------
+
+
+def django_on(redis_url: str) -> None:
+    """Set Django up with its streams on `redis_url` (call before importing the app's modules)."""
+    os.environ["REDIS_URL"] = redis_url
+    os.environ["DJANGO_SETTINGS_MODULE"] = "weatherstreams.settings"
+    import django
+
+    django.setup()
+
+
+def produce_readings(store, key: str, count: int, *, interval_seconds: float = 1.0) -> None:
+    """`count` readings on `key` from 2026-11-30 00:00 UTC, `interval_seconds` apart (the bulk path)."""
+    from datetime import UTC, datetime
+
+    from streams_app.domain.producer import produce_plan, produce_run
+
+    start = datetime(2026, 11, 30, tzinfo=UTC)
+    plan = produce_plan(city=key, count=count, start=start, interval_seconds=interval_seconds, seed=7)
+    produce_run(store=store, plan=plan)
+
+
+def xrange_all(client: redis.Redis, key: str, chunk: int) -> int:
+    """Read the whole stream with plain XRANGE pages of `chunk` (the baseline); how many entries."""
+    low, read = "-", 0
+    while True:
+        rows = client.xrange(key, min=low, max="+", count=chunk)
+        read += len(rows)
+        if len(rows) < chunk:
+            return read
+        low = "(" + rows[-1][0].decode()

@@ -23,30 +23,29 @@ reading the range"). Goal (issue 10): a day in well under a second.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import PrivateRedis, Processes, load_note, machine, median, shown_command
+from bench._common import (
+    PrivateRedis,
+    Processes,
+    django_on,
+    load_note,
+    machine,
+    median,
+    produce_readings,
+    shown_command,
+    xrange_all,
+)
 
 COUNT = 86_400
 KEY = "chennai"
 FILTER = "temperature > 31 and humidity < 62"
-
-
-def xrange_all(client, key: str, chunk: int) -> int:
-    low, read = "-", 0
-    while True:
-        rows = client.xrange(key, min=low, max="+", count=chunk)
-        read += len(rows)
-        if len(rows) < chunk:
-            return read
-        low = "(" + rows[-1][0].decode()
 
 
 def main() -> None:
@@ -59,33 +58,19 @@ def main() -> None:
     processes = Processes()
     server = PrivateRedis(processes).start()
     try:
-        os.environ["REDIS_URL"] = server.url
-        os.environ["DJANGO_SETTINGS_MODULE"] = "weatherstreams.settings"
-        import django
-
-        django.setup()
+        django_on(server.url)
         from django.template.loader import render_to_string
 
         from streams_app.domain.browsing import RangeRequest
         from streams_app.domain.filters import parse_filter
         from streams_app.domain.ids import FIRST_ID, LAST_ID
-        from streams_app.domain.producer import produce_plan, produce_run
         from streams_app.domain.range_chart import READ_CHUNK, range_aggregate, range_chart
         from streams_app.gateway import RangeQuery
         from streams_app.gateway.stores import stream_store
 
         client = server.client()
         store = stream_store()
-        produce_run(
-            store=store,
-            plan=produce_plan(
-                city=KEY,
-                count=args.count,
-                start=datetime(2026, 11, 30, tzinfo=UTC),
-                interval_seconds=args.interval,
-                seed=7,
-            ),
-        )
+        produce_readings(store, KEY, args.count, interval_seconds=args.interval)
         assert client.xlen(KEY) == args.count
         limit = max(args.count, 1)
         [shown] = store.ranges(KEY, [RangeQuery(FIRST_ID, LAST_ID, 50)])  # the page's first 50 rows

@@ -23,16 +23,25 @@ least 0.5.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import PrivateRedis, Processes, load_note, machine, median, shown_command
+from bench._common import (
+    PrivateRedis,
+    Processes,
+    django_on,
+    load_note,
+    machine,
+    median,
+    produce_readings,
+    shown_command,
+    xrange_all,
+)
 
 COUNT = 86_400
 KEY = "chennai"
@@ -47,16 +56,6 @@ FILTERS = {
 }
 
 
-def xrange_all(client, key: str) -> int:
-    low, read = "-", 0
-    while True:
-        rows = client.xrange(key, min=low, max="+", count=CHUNK)
-        read += len(rows)
-        if len(rows) < CHUNK:
-            return read
-        low = "(" + rows[-1][0].decode()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5)
@@ -66,24 +65,16 @@ def main() -> None:
     processes = Processes()
     server = PrivateRedis(processes).start()
     try:
-        os.environ["REDIS_URL"] = server.url
-        os.environ["DJANGO_SETTINGS_MODULE"] = "weatherstreams.settings"
-        import django
-
-        django.setup()
+        django_on(server.url)
         from streams_app.conf import app_settings
         from streams_app.domain.browsing import RangeRequest, entries_page
         from streams_app.domain.ids import FIRST_ID, LAST_ID
-        from streams_app.domain.producer import produce_plan, produce_run
         from streams_app.gateway import RangeQuery
         from streams_app.gateway.stores import stream_store
 
         client = server.client()
         store = stream_store()
-        produce_run(
-            store=store,
-            plan=produce_plan(city=KEY, count=args.count, start=datetime(2026, 11, 30, tzinfo=UTC), seed=7),
-        )
+        produce_readings(store, KEY, args.count)
         assert client.xlen(KEY) == args.count
 
         def gateway_all() -> int:
@@ -114,7 +105,7 @@ def main() -> None:
             return run
 
         measurements: dict[str, Callable[[], int]] = {
-            "(x) XRANGE, redis-py": lambda: xrange_all(client, KEY),
+            "(x) XRANGE, redis-py": lambda: xrange_all(client, KEY, CHUNK),
             "(g) StreamStore.ranges, unfiltered": gateway_all,
         }
         for label, text in FILTERS.items():
