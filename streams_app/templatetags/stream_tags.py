@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 from django import template
 from django.utils import timezone
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
 
 from streams_app.domain.ids import StreamId
 from streams_app.domain.names import display_name, url_token
@@ -34,6 +38,17 @@ def stream_token(name: str) -> str:
 @register.filter
 def stream_display(name: str) -> str:
     return display_name(name)
+
+
+# Where a long name may wrap on a phone: after the separators names are made of (a word-break
+# rule would split inside a word; these are the name's own joints).
+_JOINTS = re.compile(r"([_.:/\-])")
+
+
+@register.filter
+def breakable(name: str) -> SafeString:
+    """The name, escaped, with a line-break opportunity (<wbr>) after each _ . : / -."""
+    return mark_safe(_JOINTS.sub(r"\1<wbr>", escape(name)))  # escaped first; only <wbr> is added
 
 
 @register.filter

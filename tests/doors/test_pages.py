@@ -411,3 +411,14 @@ def test_stream_page_shows_the_weather_processors_minutes_newest_first(web, redi
     assert rows[0].split()[-7:] == ["1", "30.0", "30.0", "30.0", "10.0", "10", "10"]
     assert rows[1].split()[-7:] == ["2", "21.0", "20.0", "22.0", "60.0", "50", "70"]
     assert "Temperature mean" in table and "Humidity mean" in table
+
+
+def test_a_long_name_may_wrap_at_its_joints_and_stays_escaped(web, redis_client):
+    name = "thiruvananthapuram_international.airport:<b>north</b>"
+    redis_client.xadd(name, {"temperature": "30"})
+    from streams_app.domain.names import url_token
+
+    body = page(web, f"/streams/{url_token(name)}/")
+    h1 = body[body.index("<h1>") : body.index("</h1>")]
+    assert h1.endswith("thiruvananthapuram_<wbr>international.<wbr>airport:<wbr>&lt;b&gt;north&lt;/<wbr>b&gt;"), h1
+    assert "<b>north</b>" not in body

@@ -89,24 +89,29 @@ def test_the_login_page_does_not_scroll_sideways_and_its_fields_stack(anonymous_
 
 WORD_LINES = """
 ([h1, name]) => {
+  // The name may span several text nodes (a <wbr> after each joint): find each word in turn.
+  const nodes = [];
   const walker = document.createTreeWalker(h1, NodeFilter.SHOW_TEXT);
-  let node;
-  while ((node = walker.nextNode()) && !node.data.includes(name)) {}
-  if (!node) return null;
-  const start = node.data.indexOf(name);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) nodes.push(node);
+  const tops = (range) => new Set([...range.getClientRects()].map((rect) => Math.round(rect.top))).size;
   const lines = {};
-  let offset = start;
+  let index = 0, from = 0, first = null, last = null;
   for (const word of name.split("-")) {
+    while (index < nodes.length && nodes[index].data.indexOf(word, from) < 0) { index++; from = 0; }
+    if (index >= nodes.length) return null;
+    const node = nodes[index], at = node.data.indexOf(word, from);
     const range = document.createRange();
-    range.setStart(node, offset);
-    range.setEnd(node, offset + word.length);
-    lines[word] = new Set([...range.getClientRects()].map((rect) => Math.round(rect.top))).size;
-    offset += word.length + 1;
+    range.setStart(node, at);
+    range.setEnd(node, at + word.length);
+    lines[word] = tops(range);
+    first = first || [node, at];
+    last = [node, at + word.length];
+    from = at + word.length;
   }
   const all = document.createRange();
-  all.setStart(node, start);
-  all.setEnd(node, start + name.length);
-  lines["(whole name)"] = new Set([...all.getClientRects()].map((rect) => Math.round(rect.top))).size;
+  all.setStart(first[0], first[1]);
+  all.setEnd(last[0], last[1]);
+  lines["(whole name)"] = tops(all);
   return lines;
 }
 """

@@ -9,15 +9,6 @@
   const bar = document.querySelector("[data-follow]");
   if (!bar) return;
 
-  // Close codes the server refuses a socket with (streams_app/live/messages.py): not retried.
-  const REFUSED = {
-    4401: "Not logged in: log in again to see live data.",
-    4403: "Not allowed: this is someone else's.",
-    4404: "Not found: there is nothing live at this address.",
-    4409: "This key is not a stream.",
-    4429: "Too many live pages open: close some, then reload this one.",
-  };
-
   const atTop = bar.dataset.follow === "top";
   const keep = Number(bar.dataset.keep) || 250;
   const snapshotRows = Number(bar.dataset.snapshotRows) || 50;
@@ -146,59 +137,15 @@
     badge.dataset.state = state || (kind === "ok" ? "live" : "");
   }
 
-  // One socket while the switch is on, reconnecting with backoff (as live.js does).
-  function connect() {
-    let delay = 500;
-    let socket = null;
-    let stopped = false;
-    let everOpened = false;
-    function open() {
-      const scheme = location.protocol === "https:" ? "wss" : "ws";
-      let reason = "";
-      let opened = false;
-      let ended = false;
-      socket = new WebSocket(`${scheme}://${location.host}${bar.dataset.ws}`);
-      socket.addEventListener("open", () => { opened = everOpened = true; delay = 500; });
-      socket.addEventListener("message", (event) => {
-        if (stopped) return;
-        let data;
-        try { data = JSON.parse(event.data); } catch (e) { return; }
-        if (data.type === "error") {
-          reason = String(data.message || "");
-          setStatus(reason, "error");
-        } else if (data.type === "status" && data.redis === "unavailable") {
-          setStatus("Redis is unavailable; waiting for it to come back…", "error");
-        } else if (data.type === "snapshot" || data.type === "entries") {
-          setStatus("live", "ok");
-          add(data.entries || [], data.type === "snapshot");
-        }
-      });
-      function end(code) {
-        if (stopped || ended) return;
-        ended = true;
-        if (code in REFUSED) {
-          setStatus(reason || REFUSED[code], "error", "refused");
-          return;
-        }
-        const wait = `${Math.round(delay / 100) / 10} s`;
-        if (!everOpened) setStatus(`not connected: the server does not answer this page's WebSocket; reconnecting in ${wait}…`, "error", "not-connected");
-        else setStatus(`disconnected${reason ? ` (${reason})` : ""}; reconnecting in ${wait}…`, "warn", "reconnecting");
-        setTimeout(() => { if (!stopped) open(); }, delay);
-        delay = Math.min(delay * 2, 10000);
-      }
-      socket.addEventListener("error", () => { if (!opened) end(1006); });
-      socket.addEventListener("close", (event) => end(event.code));
-    }
-    open();
-    return { close() { stopped = true; if (socket) socket.close(); } };
-  }
-
   let live = null;
   function follow(on) {
     if (live) { live.close(); live = null; }
     if (on) {
       setStatus("connecting…", "warn");
-      live = connect();
+      // One socket while the switch is on, reconnecting with backoff (socket.js, as live.js does);
+      // the tail's other messages are not this page's.
+      live = window.weatherstreams.connect(bar.dataset.ws, (data) => add(data.entries || [], data.type === "snapshot"),
+        setStatus, { types: ["snapshot", "entries"] });
     } else {
       setStatus("not following", "off", "off");
     }
