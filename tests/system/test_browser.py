@@ -200,10 +200,12 @@ def test_tails_and_the_dashboard_follow_chennai_and_coimbatore_at_once(page, red
     wait_live(page)
     wait_live(other)
 
-    added = {
-        name: redis_client.xadd(name, {"temperature": "30", "humidity": "5"}).decode()
-        for name in ("chennai", "coimbatore")
-    }
+    # IDs are per stream: two XADD * in one millisecond give both streams the same ID, so
+    # coimbatore's is made one chennai cannot have (sequence 7 in chennai's millisecond).
+    chennai_id = redis_client.xadd("chennai", {"temperature": "30", "humidity": "5"}).decode()
+    coimbatore_id = f"{chennai_id.split('-')[0]}-7"
+    redis_client.xadd("coimbatore", {"temperature": "30", "humidity": "5"}, id=coimbatore_id)
+    added = {"chennai": chennai_id, "coimbatore": coimbatore_id}
     page.wait_for_selector(f"tr[data-id='{added['chennai']}']")
     other.wait_for_selector(f"tr[data-id='{added['coimbatore']}']")
     assert page.locator(f"tr[data-id='{added['coimbatore']}']").count() == 0, "each tail shows its own stream"
