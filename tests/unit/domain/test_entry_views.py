@@ -76,8 +76,8 @@ BINARY = [
 @pytest.fixture
 def redis_cli():
     found = shutil.which("redis-cli")
-    if found is None:
-        pytest.skip("redis-cli is not installed (Debian: apt-get install redis-tools)")
+    # It comes with redis-server (Debian: redis-tools), which scripts/test installs.
+    assert found is not None, "redis-cli is not on PATH (Debian: apt-get install redis-tools)"
     return found
 
 
