@@ -12,7 +12,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 
 from streams_app.conf import app_settings
-from streams_app.domain.catalog import streams_page
+from streams_app.domain.catalog import stream_name_suggestions, streams_page
 from streams_app.domain.groups import START_HELP, group_create, group_overview
 from streams_app.domain.names import url_token
 from streams_app.errors import DomainError, Forbidden
@@ -24,7 +24,8 @@ from streams_app.web.forms import (
     DomainCheckedForm,
     ReadingForm,
     add_domain_error,
-    job_forms,
+    job_forms_offering_streams,
+    offer_streams,
     reading_form_submit,
 )
 from streams_app.web.job_start import job_start_as
@@ -71,6 +72,7 @@ class ReadingAdmin(admin.ModelAdmin):
             "title": "Add reading",
             "is_reading_form": True,
             "form": form,
+            "known_streams": stream_name_suggestions(store=stream_store()),
         }
         return render(request, "admin/streams_app/reading/add.html", context, status=status)
 
@@ -94,7 +96,7 @@ class ReadingAdmin(admin.ModelAdmin):
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "title": "Background jobs",
-            **job_forms(request, **bound),
+            **job_forms_offering_streams(request, **bound),
         }
         return render(request, "admin/streams_app/reading/jobs.html", context, status=status)
 
@@ -172,6 +174,7 @@ class ConsumerGroupAdmin(admin.ModelAdmin):
             raise PermissionDenied
         status = 200
         form = GroupCreateForm(request.POST or None, initial={"stream": request.GET.get("stream", "")})
+        offer_streams(form, "stream")
         if request.method == "POST" and form.is_valid():
             values = form.cleaned_data
             try:
@@ -205,6 +208,7 @@ class ConsumerGroupAdmin(admin.ModelAdmin):
             "opts": self.model._meta,
             "title": "Create a consumer group",
             "form": form,
+            "known_streams": stream_name_suggestions(store=stream_store()),
         }
         return render(request, "admin/streams_app/reading/add.html", context, status=status)
 

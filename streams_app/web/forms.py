@@ -8,6 +8,7 @@ from django import forms
 from django.utils import timezone
 
 from streams_app.domain.browsing import ORDERS
+from streams_app.domain.catalog import stream_name_suggestions
 from streams_app.domain.exports import FORMATS
 from streams_app.domain.producer import simulated_day_check, simulated_day_default
 from streams_app.domain.readings import MEASUREMENTS, Measurement, reading_add, reading_values
@@ -16,6 +17,18 @@ from streams_app.errors import BadInput, DomainError
 from streams_app.gateway import StreamStore
 from streams_app.gateway.stores import stream_store
 from streams_app.jobs.launch import job_start_from_values
+
+# The id of the <datalist> of stream names a page offers its stream fields
+# (templates/streams_app/_known_streams.html, filled from `known_streams` in the context).
+KNOWN_STREAMS_LIST = "known-streams"
+
+
+def offer_streams(form: forms.Form, *field_names: str) -> None:
+    """Point the form's stream fields at the page's list of streams (on this form's own copy of
+    each widget, so no other form is changed)."""
+    for field_name in field_names:
+        if field_name in form.fields:
+            form.fields[field_name].widget.attrs.update({"list": KNOWN_STREAMS_LIST, "autocomplete": "off"})
 
 
 def add_domain_error(form: forms.Form, error: DomainError, *, field_map: dict[str, str] | None = None) -> None:
@@ -38,7 +51,7 @@ class ReadingForm(DomainCheckedForm):
     city = forms.CharField(
         required=False,
         strip=False,
-        widget=forms.TextInput(attrs={"list": "known-cities", "autocomplete": "off", "placeholder": "chennai"}),
+        widget=forms.TextInput(attrs={"list": KNOWN_STREAMS_LIST, "autocomplete": "off", "placeholder": "chennai"}),
         help_text="The stream to append to: 1–64 letters, digits and _ - . :",
     )
     id = forms.CharField(
@@ -174,6 +187,19 @@ def job_forms(request, **bound: forms.Form) -> dict[str, forms.Form]:
         "trim_form": bound.get("trim")
         or TrimForm(initial={"stream": stream, "strategy": "maxlen", "approximate": True}),
     }
+
+
+# The stream field of each job form.
+JOB_STREAM_FIELDS = {"simulate_form": "city", "export_form": "stream", "trim_form": "stream"}
+
+
+def job_forms_offering_streams(request, **bound: forms.Form) -> dict:
+    """`job_forms`, each stream field offering the streams there are (`known_streams`)."""
+    context: dict = job_forms(request, **bound)
+    for form_name, field_name in JOB_STREAM_FIELDS.items():
+        offer_streams(context[form_name], field_name)
+    context["known_streams"] = stream_name_suggestions(store=stream_store())
+    return context
 
 
 def default_day(city: str | None = None) -> date | None:

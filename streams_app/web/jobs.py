@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import quote
 
-from django import forms
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -13,17 +12,12 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from streams_app.conf import app_settings
-from streams_app.domain.catalog import stream_name_suggestions
 from streams_app.domain.export_names import ExportFileName, export_file_name
 from streams_app.errors import DomainError, NotFound
-from streams_app.gateway.stores import stream_store
 from streams_app.jobs.progress import JobStatus, export_dir, job_status, recent_jobs
 from streams_app.team.audit import Actor
-from streams_app.web.forms import job_forms
+from streams_app.web.forms import job_forms_offering_streams
 from streams_app.web.job_start import job_start_as
-
-# The stream field of each job form, which offers the streams there are (<datalist id="known-streams">).
-STREAM_FIELDS = {"simulate_form": "city", "export_form": "stream", "trim_form": "stream"}
 
 
 def _jobs_page(request: HttpRequest, status: int = 200, **bound) -> HttpResponse:
@@ -32,22 +26,12 @@ def _jobs_page(request: HttpRequest, status: int = 200, **bound) -> HttpResponse
         recent, error = recent_jobs(app_settings().jobs_per_page, user_id=owner), None
     except DomainError as failure:
         recent, error = [], failure.message
-    job_form_context = job_forms(request, **bound)
-    for form_name, field_name in STREAM_FIELDS.items():
-        _offer_streams(job_form_context[form_name], field_name)
     context = {
-        **job_form_context,
-        "known_streams": stream_name_suggestions(store=stream_store()),
+        **job_forms_offering_streams(request, **bound),
         "recent": recent,
         "jobs_error": error,
     }
     return render(request, "streams_app/jobs/jobs.html", context, status=status)
-
-
-def _offer_streams(form: forms.Form, field_name: str) -> None:
-    """Point the field at the page's list of streams (this form's own copy of the widget)."""
-    if field_name in form.fields:
-        form.fields[field_name].widget.attrs.update({"list": "known-streams", "autocomplete": "off"})
 
 
 @login_required

@@ -160,6 +160,6 @@ def reading_add_page(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "streams_app/reading_add.html",
-        {"form": form, "known_cities": stream_name_suggestions(store=store)},
+        {"form": form, "known_streams": stream_name_suggestions(store=store)},
         status=status,
     )

@@ -56,8 +56,8 @@ def exports_in_tmp(settings, tmp_path):
 
 def test_the_add_reading_form_offers_the_user_streams_only(web, streams):
     html = get(web, "/readings/add/")
-    assert datalist(html, "known-cities") == streams
-    assert 'list="known-cities"' in html
+    assert datalist(html, "known-streams") == streams
+    assert 'list="known-streams"' in html
 
 
 def test_every_stream_field_of_the_job_forms_offers_the_user_streams_only(web, streams):
@@ -80,18 +80,33 @@ def test_a_job_form_sent_back_with_an_error_still_offers_the_streams(web, stream
     assert re.search(r'<input[^>]*name="stream"[^>]*list="known-streams"|list="known-streams"[^>]*name="stream"', html)
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/admin/streams_app/reading/add/",
+        "/admin/streams_app/consumergroup/add/",
+        "/admin/streams_app/reading/jobs/",
+    ],
+)
+def test_the_admin_forms_offer_the_user_streams_in_every_stream_field(staff, streams, url):
+    html = get(staff, url)
+    assert datalist(html, "known-streams") == streams
+    inputs = re.findall(r'<input[^>]*name="(?:city|stream)"[^>]*>', html)
+    assert inputs and all('list="known-streams"' in tag and 'autocomplete="off"' in tag for tag in inputs)
+
+
 def test_the_offered_streams_are_bounded_however_many_there_are(web, redis_client):
     pipe = redis_client.pipeline(transaction=False)
     for n in range(450):
         pipe.xadd(f"city{n:03d}", {"temperature": "1"})
     pipe.execute()
-    offered = datalist(get(web, "/readings/add/"), "known-cities")
+    offered = datalist(get(web, "/readings/add/"), "known-streams")
     assert 0 < len(offered) <= 200
     assert offered == sorted(offered) and len(set(offered)) == len(offered)
 
 
 def test_no_streams_offer_an_empty_list(web, redis_client):
-    assert datalist(get(web, "/readings/add/"), "known-cities") == []
+    assert datalist(get(web, "/readings/add/"), "known-streams") == []
     assert datalist(get(web, "/jobs/"), "known-streams") == []
 
 
