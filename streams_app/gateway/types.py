@@ -81,10 +81,19 @@ class Entry:
     @classmethod
     def from_redis(cls, raw_id: bytes, raw_fields: dict[bytes, bytes] | list[bytes] | None) -> Entry:
         if isinstance(raw_fields, list):
-            pairs = zip(raw_fields[::2], raw_fields[1::2], strict=True)
-        else:
-            pairs = (raw_fields or {}).items()
-        return cls(id=text(raw_id), fields={text(name): text(value) for name, value in pairs})
+            raw_fields = dict(zip(raw_fields[::2], raw_fields[1::2], strict=True))
+        elif not raw_fields:
+            return cls(id=text(raw_id), fields={})
+        try:
+            # bytes.decode as text() does it, without a call per name and value: every entry a page,
+            # a scan or an export reads comes through here.
+            fields = {
+                name.decode("utf-8", "backslashreplace"): value.decode("utf-8", "backslashreplace")
+                for name, value in raw_fields.items()
+            }
+        except AttributeError:  # a client that decodes (str), or a value that is not bytes
+            fields = {text(name): text(value) for name, value in raw_fields.items()}
+        return cls(id=text(raw_id), fields=fields)
 
 
 @dataclass(frozen=True, slots=True)
