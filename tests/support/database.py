@@ -49,9 +49,35 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError("The test database could not be switched to PostgreSQL.")
 
 
+# What lets a test reach Django's database: pytest-django refuses every query of a test that
+# asks for none of these (its `django_db` marker, or a fixture that brings the database along).
+DATABASE_FIXTURES = {"db", "transactional_db", "django_db_reset_sequences", "django_db_serialized_rollback"}
+
+
+def uses_database(item: pytest.Item) -> bool:
+    """Whether the test can open Django's database (pytest-django blocks every other test's queries)."""
+    return item.get_closest_marker("django_db") is not None or bool(
+        DATABASE_FIXTURES & set(getattr(item, "fixturenames", ()))
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On PostgreSQL, run only the tests that can reach Django's database: the others cannot
+    tell one database from another (the SQLite lane runs them)."""
+    if selected_database(config) != "postgres":
+        return
+    kept = [item for item in items if uses_database(item)]
+    if len(kept) < len(items):
+        config.hook.pytest_deselected(items=[item for item in items if not uses_database(item)])
+        items[:] = kept
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     if _server is not None:
-        return f"database: {_server.version} on 127.0.0.1:{_server.port} ({_server.directory})"
+        return (
+            f"database: {_server.version} on 127.0.0.1:{_server.port} ({_server.directory}); "
+            "only the tests that can reach Django's database run"
+        )
     return "database: SQLite"
 
 
