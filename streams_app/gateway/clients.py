@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import time
+import urllib.parse
 
 import redis
 import redis.asyncio as aioredis
@@ -17,6 +18,7 @@ from redis.retry import Retry
 
 from streams_app.conf import app_settings
 from streams_app.errors import RedisUnavailable
+from streams_app.gateway.errors import translate_redis_error
 
 # Web requests wait this long for a reply; a worker's blocking read waits longer (see worker_client).
 REQUEST_TIMEOUT_SECONDS = 5.0
@@ -74,8 +76,20 @@ def connect_cluster_async(
 
 
 @functools.cache
-def _shared_client(url: str, cluster: bool) -> redis.Redis | redis.cluster.RedisCluster:
+def _cached_client(url: str, cluster: bool) -> redis.Redis | redis.cluster.RedisCluster:
     return connect_cluster(url) if cluster else connect(url)
+
+
+def _shared_client(url: str, cluster: bool) -> redis.Redis | redis.cluster.RedisCluster:
+    """The process's client for `url`, made once; a cluster client reads the slot map as it is made,
+    so no node answering is RedisUnavailable here (and nothing is kept: the next call tries again)."""
+    try:
+        return _cached_client(url, cluster)
+    except Exception as error:
+        domain_error = translate_redis_error(error)
+        if domain_error is None:
+            raise
+        raise domain_error from error
 
 
 def app_client() -> redis.Redis | redis.cluster.RedisCluster:
@@ -95,7 +109,7 @@ def worker_client(*, block_ms: int) -> redis.Redis | redis.cluster.RedisCluster:
     try:
         return connect_cluster(url, socket_timeout=timeout)
     except (redis.RedisError, redis.exceptions.RedisClusterException, OSError) as error:
-        raise RedisUnavailable(f"No node of the Redis cluster at {redact_url(url)} answers: {error}") from error
+        raise RedisUnavailable(f"No node of the Redis cluster at {redact_url(url)} answers: {_why(error)}") from error
 
 
 def _known_cluster_mode(url: str) -> bool:
@@ -104,18 +118,38 @@ def _known_cluster_mode(url: str) -> bool:
     forced = app_settings().redis_cluster
     cluster = forced if forced is not None else server_is_cluster(url)
     if cluster is None:
-        raise RedisUnavailable(f"Redis at {redact_url(url)} does not answer (asked whether it is a cluster).")
+        why = _cluster_unanswered_why.get(url)
+        raise RedisUnavailable(
+            f"Redis at {redact_url(url)} does not answer (asked whether it is a cluster)" + (f": {why}" if why else ".")
+        )
     return cluster
 
 
+def _why(error: BaseException) -> str:
+    """A Redis failure in the words the app uses for it (the translated message), else its own."""
+    translated = translate_redis_error(error)
+    return translated.message if translated is not None else str(error)
+
+
+# Query options of a Redis URL whose values are secrets (redis-py reads them as connection options).
+SECRET_URL_OPTIONS = {"password", "ssl_password"}
+
+
 def redact_url(url: str) -> str:
-    """`url` without its password, for messages."""
+    """`url` without its password (in the credentials or the query), for messages."""
     scheme, sep, rest = url.partition("://")
+    rest, question, query = rest.partition("?")
+    if question:
+        pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
+        query = "&".join(
+            f"{name}=***" if name in SECRET_URL_OPTIONS else urllib.parse.urlencode({name: value}, safe="/:")
+            for name, value in pairs
+        )
     credentials, at, address = rest.rpartition("@")
-    if not at:
-        return url
-    user = credentials.partition(":")[0]
-    return f"{scheme}{sep}{user + ':***' if user else '***'}@{address}"
+    if at:
+        user = credentials.partition(":")[0]
+        rest = f"{user + ':***' if user else '***'}@{address}"
+    return f"{scheme}{sep}{rest}{question}{query}"
 
 
 def live_client() -> aioredis.Redis | redis.asyncio.cluster.RedisCluster:
@@ -136,6 +170,7 @@ QUEUE_NEEDS_ONE_NODE = (
 _cluster_answers: dict[str, bool] = {}
 _versions: dict[str, str] = {}  # url -> INFO server's redis_version (Valkey: the Redis it matches)
 _cluster_unanswered: dict[str, float] = {}  # url -> when asking last failed
+_cluster_unanswered_why: dict[str, str] = {}  # url -> what that failure said
 # While Redis is away every request builds its stores: ask again only this often, not per request.
 ASK_AGAIN_SECONDS = 5.0
 
@@ -152,8 +187,9 @@ def server_is_cluster(url: str) -> bool | None:
     try:
         answer = bool(int(client.info("cluster").get("cluster_enabled", 0)))
         _versions[url] = str(client.info("server").get("redis_version", ""))
-    except (redis.RedisError, OSError, ValueError):
+    except (redis.RedisError, OSError, ValueError) as error:
         _cluster_unanswered[url] = time.monotonic()
+        _cluster_unanswered_why[url] = _why(error)
         return None
     finally:
         client.close()

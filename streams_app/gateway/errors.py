@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import re
 from collections.abc import Awaitable, Callable
 from typing import ParamSpec, TypeVar
 
@@ -42,6 +43,36 @@ CLUSTER_UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
 CLUSTER_LAYOUT_TROUBLE = ("cannot be connected", "not covered", "could not agree")
 
 
+# What an OpenSSL verification failure says before its reason, e.g. "[SSL: CERTIFICATE_VERIFY_FAILED]
+# certificate verify failed: self-signed certificate in certificate chain (_ssl.c:1006)".
+_CERTIFICATE_FAILURE = re.compile(r"certificate verify failed: ([^(\]]+)")
+# How a TLS-only server answers a client that speaks plain RESP to it: it drops the connection.
+_DROPPED = ("Connection reset by peer", "Connection closed by server")
+
+
+def _untrusted_certificate(error: BaseException) -> RedisUnavailable | None:
+    """What a connection refused for a certificate this client does not trust means (on one node, or
+    on every node a cluster client tried), with the fix; None for any other failure."""
+    if certificate := _CERTIFICATE_FAILURE.search(str(error)):
+        return RedisUnavailable(
+            f"Redis's TLS certificate is not trusted ({certificate.group(1).strip()}): give REDIS_URL the CA "
+            "that signed it (rediss://host:port/0?ssl_ca_certs=/path/ca.pem)."
+        )
+    return None
+
+
+def _unavailable_text(error: BaseException) -> str:
+    """One line saying why Redis cannot be reached, naming the fix for plain redis:// to a server
+    that speaks only TLS."""
+    said = str(error)
+    if "SSL" not in said and any(words in said for words in _DROPPED):
+        return (
+            f"Redis is unavailable: it closed the connection at once ({error.__class__.__name__}: {said}). "
+            "If that Redis speaks only TLS, its URL starts with rediss://."
+        )
+    return f"Redis is unavailable ({error.__class__.__name__}: {said})."
+
+
 def translate_redis_error(error: BaseException) -> DomainError | None:
     """The domain error a Redis failure stands for, or None if it is a programming error."""
     if isinstance(error, DomainError):
@@ -50,8 +81,12 @@ def translate_redis_error(error: BaseException) -> DomainError | None:
         return RedisUnavailable("Redis refused the credentials in REDIS_URL.")
     if isinstance(error, redis.exceptions.BusyLoadingError):
         return RedisUnavailable("Redis is loading its data set; try again in a moment.")
+    if isinstance(error, (*UNAVAILABLE_ERRORS, redis.exceptions.RedisClusterException)) and (
+        untrusted := _untrusted_certificate(error)
+    ):
+        return untrusted
     if isinstance(error, UNAVAILABLE_ERRORS):
-        return RedisUnavailable(f"Redis is unavailable ({error.__class__.__name__}: {error}).")
+        return RedisUnavailable(_unavailable_text(error))
     # redis-py raises these replies as their own classes, without the reply's code in the text.
     if isinstance(error, redis.exceptions.ClusterDownError | redis.exceptions.TryAgainError):
         return RedisUnavailable(f"The Redis cluster cannot answer right now: {error}")

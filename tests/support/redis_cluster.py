@@ -5,6 +5,11 @@ temporary directory, created with `redis-cli --cluster create`.
 Like `RedisServer`, it never touches a Redis that was already running. Nodes can be killed
 (SIGKILL) and restarted on the same port, so tests can fail a primary over to its replica
 the way production does; every wait polls with a deadline and says what it was waiting for.
+
+With `tls` (tests/support/tls.py) every node speaks TLS only, to clients, to its replicas and
+on the cluster bus (`tls-cluster`, `tls-replication`); the nodes announce their TLS ports, the
+cluster is created with `redis-cli --tls --cacert …`, and `url`, `client()` and the harness's
+own checks verify the nodes against the test CA.
 """
 
 from __future__ import annotations
@@ -14,8 +19,9 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import redis
 import redis.cluster
@@ -23,6 +29,9 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from tests.support.redis_server import RedisServer, free_port
+
+if TYPE_CHECKING:  # only TLS clusters need the certificates (and trustme)
+    from tests.support.tls import TlsFiles
 
 HASH_SLOTS = 16384
 HOST = "127.0.0.1"
@@ -42,9 +51,12 @@ class LocalNode:
     role: str  # "primary" or "replica"
     primary_id: str | None  # a replica's primary
     slots: tuple[tuple[int, int], ...]  # a primary's slot ranges, both ends included
+    tls_query: str | None = None  # a TLS node: the rediss:// URL's query that trusts the test CA
 
     @property
     def url(self) -> str:
+        if self.tls_query is not None:
+            return f"rediss://{HOST}:{self.port}?{self.tls_query}"
         return f"redis://{HOST}:{self.port}"
 
     @property
@@ -58,8 +70,10 @@ class LocalNode:
 class ClusterNodeServer(RedisServer):
     """A redis-server started in cluster mode, its cluster bus on a port of its own."""
 
-    def __init__(self, *, port: int, directory: Path, node_timeout_ms: int, persistent: bool) -> None:
-        super().__init__(port=port, directory=directory, persistent=persistent)
+    def __init__(
+        self, *, port: int, directory: Path, node_timeout_ms: int, persistent: bool, tls: TlsFiles | None = None
+    ) -> None:
+        super().__init__(port=port, directory=directory, persistent=persistent, tls=tls)
         # Set explicitly: the default bus port (port + 10000) is past 65535 for half the free ports.
         self.bus_port = free_port()
         while self.bus_port == self.port:
@@ -80,7 +94,12 @@ class ClusterNodeServer(RedisServer):
             "--shutdown-timeout", "0",
             # A primary waits 5 s by default before a diskless full sync, for more replicas to join it.
             "--repl-diskless-sync-delay", "0",
+            *self.tls_cluster_arguments(),
         ]  # fmt: skip
+
+    def tls_cluster_arguments(self) -> list[str]:
+        """With TLS: TLS on the bus and to replicas too (the node then announces its TLS port)."""
+        return [] if self.tls is None else ["--tls-cluster", "yes", "--tls-replication", "yes"]
 
     @property
     def running(self) -> bool:
@@ -118,6 +137,7 @@ class LocalCluster:
         replicas: int = 0,
         node_timeout_ms: int | None = None,
         persistent: bool = True,
+        tls: TlsFiles | None = None,
     ) -> None:
         if primaries < 3:
             raise ValueError("redis-cli --cluster create needs at least 3 primaries")
@@ -127,6 +147,7 @@ class LocalCluster:
             NODE_TIMEOUT_MS_WITH_REPLICAS if replicas else NODE_TIMEOUT_MS_WITHOUT_REPLICAS
         )
         self.persistent = persistent
+        self.tls = tls
         self.directory = Path(tempfile.mkdtemp(prefix="weatherstreams-cluster-"))
         self._servers: dict[int, ClusterNodeServer] = {}
         self._node_ids: dict[int, str] = {}
@@ -170,7 +191,7 @@ class LocalCluster:
         if binary is None:
             raise RuntimeError("redis-cli is not on PATH (Debian/Ubuntu: apt-get install redis-tools).")
         addresses = [f"{HOST}:{port}" for port in self._servers]
-        command = [binary, "--cluster", "create", *addresses]
+        command = [binary, *self.cli_tls_arguments(), "--cluster", "create", *addresses]
         command += ["--cluster-replicas", str(self.replicas_per_primary), "--cluster-yes"]
         result = subprocess.run(command, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
         output = result.stdout + result.stderr
@@ -178,6 +199,10 @@ class LocalCluster:
         if result.returncode != 0 or f"All {HASH_SLOTS} slots covered" not in output:
             raise RuntimeError(f"redis-cli --cluster create failed ({result.returncode}):\n{output[-2000:]}")
         self._node_ids = {port: self._admin(port).execute_command("CLUSTER MYID") for port in self._servers}
+
+    def cli_tls_arguments(self) -> list[str]:
+        """redis-cli's TLS options for these nodes (none without TLS)."""
+        return [] if self.tls is None else self.tls.cli_arguments()
 
     def _start_nodes(self, count: int) -> None:
         starting = [self._spawn_node() for _ in range(count)]
@@ -197,7 +222,11 @@ class LocalCluster:
         directory = self.directory / str(port)
         directory.mkdir(exist_ok=True)
         server = ClusterNodeServer(
-            port=port, directory=directory, node_timeout_ms=self.node_timeout_ms, persistent=self.persistent
+            port=port,
+            directory=directory,
+            node_timeout_ms=self.node_timeout_ms,
+            persistent=self.persistent,
+            tls=self.tls,
         )
         self._spawned.append(server)
         server.process = server.spawn(server.command())
@@ -221,11 +250,18 @@ class LocalCluster:
 
     @property
     def url(self) -> str:
-        """redis://127.0.0.1:P of the first running node: any node will do for a cluster client."""
+        """redis://127.0.0.1:P of the first running node: any node will do for a cluster client.
+        With TLS, rediss://127.0.0.1:P?ssl_ca_certs=…&ssl_cert_reqs=required."""
         running = self.running_ports
         if not running:
             raise RuntimeError("no node of the cluster is running")
+        if self.tls is not None:
+            return f"rediss://{HOST}:{running[0]}?{self.tls.url_query()}"
         return f"redis://{HOST}:{running[0]}"
+
+    def tls_options(self) -> dict[str, object]:
+        """What a redis-py client of these nodes needs besides host and port: nothing, or the TLS options."""
+        return {} if self.tls is None else self.tls.client_options()
 
     @property
     def nodes(self) -> list[LocalNode]:
@@ -244,7 +280,8 @@ class LocalCluster:
         """The node on `port`, from its own line of CLUSTER NODES."""
         for entry in self._admin(port).execute_command("CLUSTER NODES").values():
             if "myself" in entry["flags"].split(","):
-                return node_from_entry(entry, port)
+                node = node_from_entry(entry, port)
+                return node if self.tls is None else replace(node, tls_query=self.tls.url_query())
         raise RuntimeError(f"node {port} did not list itself in CLUSTER NODES")
 
     def keyslot(self, key: str) -> int:
@@ -286,11 +323,11 @@ class LocalCluster:
     def client(self, **options: object) -> redis.cluster.RedisCluster:
         """A new redis-py RedisCluster that knows every running node (the caller closes it)."""
         startup = [redis.cluster.ClusterNode(HOST, port) for port in self.running_ports]
-        return redis.cluster.RedisCluster(startup_nodes=startup, **options)
+        return redis.cluster.RedisCluster(startup_nodes=startup, **{**self.tls_options(), **options})
 
     def node_client(self, port: int, **options: object) -> redis.Redis:
         """A new plain redis-py client on one node, which answers MOVED for others' keys (caller closes it)."""
-        return redis.Redis(host=HOST, port=port, **options)
+        return redis.Redis(host=HOST, port=port, **{**self.tls_options(), **options})
 
     def flushall(self) -> None:
         """Empty every primary (their replicas follow)."""
@@ -307,6 +344,7 @@ class LocalCluster:
                 socket_connect_timeout=0.5,
                 socket_timeout=5,
                 retry=Retry(NoBackoff(), 0),
+                **self.tls_options(),
             )
         return self._admins[port]
 

@@ -9,6 +9,11 @@ The server binary is `redis-server` from PATH, or WEATHERSTREAMS_TEST_REDIS_SERV
 a name on PATH): another engine that speaks the protocol, such as Valkey's `valkey-server`
 (`./scripts/test --valkey` sets it). Subclasses (the cluster nodes) inherit the choice.
 Loaded as a pytest plugin, the module's `pytest_report_header` names the engine and version.
+
+With `tls` (tests/support/tls.py) the server speaks TLS only: its port is the TLS port
+(`port 0` turns the plain one off), `url` is a rediss:// URL that trusts the test CA, and the
+harness's own clients verify the server as any client must. `tls_auth_clients` ("no",
+"optional", "yes") is whether it asks clients for a certificate signed by that CA.
 """
 
 from __future__ import annotations
@@ -24,8 +29,12 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import redis
+
+if TYPE_CHECKING:  # only TLS servers need the certificates (and trustme)
+    from tests.support.tls import TlsFiles
 
 
 def free_port() -> int:
@@ -36,6 +45,7 @@ def free_port() -> int:
 
 SERVER_VARIABLE = "WEATHERSTREAMS_TEST_REDIS_SERVER"
 DEFAULT_SERVER = "redis-server"
+TLS_AUTH_CLIENTS = ("no", "optional", "yes")  # redis.conf's tls-auth-clients
 
 
 def server_binary() -> str:
@@ -94,21 +104,38 @@ class RedisServer:
         directory: Path | None = None,
         persistent: bool = True,
         binary: str | None = None,
+        tls: TlsFiles | None = None,
+        tls_auth_clients: str = "no",
     ) -> None:
+        if tls_auth_clients not in TLS_AUTH_CLIENTS:
+            raise ValueError(f"tls_auth_clients={tls_auth_clients!r}: expected one of {', '.join(TLS_AUTH_CLIENTS)}")
         self.port = port or free_port()
         self.directory = directory or Path(tempfile.mkdtemp(prefix="weatherstreams-redis-"))
         self.persistent = persistent
         self.binary = binary  # None: server_binary(), looked up when first started
+        self.tls = tls
+        self.tls_auth_clients = tls_auth_clients
         self.process: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
+        if self.tls is not None:
+            return f"rediss://127.0.0.1:{self.port}/0?{self.tls.url_query(client_cert=self.presents_client_cert)}"
         return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def presents_client_cert(self) -> bool:
+        """Whether the harness's clients show the test client certificate (when the server asks for one)."""
+        return self.tls is not None and self.tls_auth_clients != "no"
+
+    def client_options(self) -> dict[str, object]:
+        """What a redis-py client of this server needs besides its port: nothing, or the TLS options."""
+        return {} if self.tls is None else self.tls.client_options(client_cert=self.presents_client_cert)
 
     @property
     def version(self) -> str:
         """The running server's `redis_version`, what the app reads (Valkey 8 says 7.2.4 there)."""
-        return str(redis.Redis(port=self.port).info("server").get("redis_version", "?"))
+        return str(redis.Redis(port=self.port, **self.client_options()).info("server").get("redis_version", "?"))
 
     @property
     def engine(self) -> Engine:
@@ -124,12 +151,25 @@ class RedisServer:
         persistence = ["--appendonly", "yes", "--appendfsync", "always"] if self.persistent else ["--appendonly", "no"]
         return [
             self.resolved_binary(),
-            "--port", str(self.port),
+            *self.listen_arguments(),
             "--bind", "127.0.0.1",
             "--dir", str(self.directory),
             *persistence,
             "--save", "",
             "--logfile", str(self.directory / "redis.log"),
+        ]  # fmt: skip
+
+    def listen_arguments(self) -> list[str]:
+        """`--port P`, or with TLS no plain port and P for TLS, with the certificates."""
+        if self.tls is None:
+            return ["--port", str(self.port)]
+        return [
+            "--port", "0",
+            "--tls-port", str(self.port),
+            "--tls-cert-file", str(self.tls.server_cert),
+            "--tls-key-file", str(self.tls.server_key),
+            "--tls-ca-cert-file", str(self.tls.ca_cert),
+            "--tls-auth-clients", self.tls_auth_clients,
         ]  # fmt: skip
 
     def spawn(self, command: list[str]) -> subprocess.Popen:
@@ -148,7 +188,7 @@ class RedisServer:
 
     def wait_ready(self, timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.2, socket_timeout=0.5)
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.2, socket_timeout=0.5, **self.client_options())
         while True:
             try:
                 if client.ping():
