@@ -139,6 +139,8 @@ def test_the_live_reader_wakes_from_xread_block_for_a_new_entry(on_tls, tls_clie
     asyncio.run(scenario())
 
 
+# A real worker process: the system lanes run it (the in-process lanes start no processes).
+@pytest.mark.system
 @pytest.mark.processes
 def test_a_worker_process_on_rediss_processes_and_acks_an_entry(tls_server, tls_client):
     added = tls_client.xadd(CITY, {"temperature": "21", "humidity": "10"}).decode()
