@@ -63,6 +63,7 @@ urlpatterns = [
     path(API_GROUP + "/pending", group_api.pending, name="api_group_pending"),
     path(API_GROUP + "/ack", group_api.ack, name="api_group_ack"),
     path(API_GROUP + "/claim", group_api.claim, name="api_group_claim"),
+    path(API_GROUP + "/history", group_api.history, name="api_group_history"),
     path("api/streams/<stream:token>/dead-letters", group_api.dead_letters, name="api_dead_letters"),
     path("api/streams/<stream:token>/dead-letters/redrive", group_api.redrive, name="api_dead_letters_redrive"),
     path("api/workers", group_api.workers, name="api_workers"),

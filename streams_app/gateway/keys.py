@@ -132,6 +132,13 @@ def errors_key(stream: str, group: str) -> str:
     return companion_key(stream, "errors", group)
 
 
+def history_key(stream: str, group: str) -> str:
+    """The last hour of `group` on `stream` (its lag and pending, its workers' counters), one
+    sample per worker every 10 s; in the stream's slot, since the worker's script reads the
+    group's lag from the stream and writes the sample in one call (gateway/group_history.py)."""
+    return companion_key(stream, "history", group)
+
+
 def stats_key(stream: str, minute: int) -> str:
     """One minute of the weather processor's statistics of `stream`."""
     return companion_key(stream, "stats", minute)

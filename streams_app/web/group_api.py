@@ -7,6 +7,8 @@ stream, consumer still has pending entries) or 503 (Redis unavailable).
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 
@@ -16,6 +18,7 @@ from streams_app.domain.dead_letters import (
     dead_letters_redrive,
     parse_dead_letters_request,
 )
+from streams_app.domain.group_history import GroupHistory, group_history
 from streams_app.domain.groups import (
     consumer_delete,
     group_consumers,
@@ -31,6 +34,7 @@ from streams_app.domain.groups import (
     workers_overview,
 )
 from streams_app.domain.names import display_name, name_from_token, url_token
+from streams_app.gateway.group_history import group_history_store
 from streams_app.gateway.groups import PendingEntry
 from streams_app.gateway.heartbeats import WorkerHeartbeat
 from streams_app.gateway.stores import group_store, heartbeat_store, stream_store
@@ -75,6 +79,41 @@ def dead_letter_json(letter: DeadLetterEntry) -> dict:
         "fields": letter.fields,
         "redrivable": letter.redrivable,
     }
+
+
+def history_json(history: GroupHistory) -> dict:
+    """The last hour: the group per interval (lag null where Redis could not tell), each worker's
+    rates per span between its samples; a missing interval or span is a gap."""
+    return {
+        "from": _moment(history.start_ms),
+        "to": _moment(history.end_ms),
+        "interval_seconds": history.interval_ms / 1000,
+        "gap_seconds": history.gap_ms / 1000,
+        "samples": history.samples,
+        "covered_from": _moment(history.covered_from_ms) if history.covered_from_ms else None,
+        "group": [{"time": _moment(point.ms), "lag": point.lag, "pending": point.pending} for point in history.points],
+        "workers": [
+            {
+                "name": display_name(workers.name),
+                "processed": workers.processed,
+                "failed": workers.failed,
+                "rates": [
+                    {
+                        "from": _moment(span.start_ms),
+                        "to": _moment(span.end_ms),
+                        "processed_per_second": round(span.processed_per_second, 3),
+                        "failed_per_second": round(span.failed_per_second, 3),
+                    }
+                    for span in workers.spans
+                ],
+            }
+            for workers in history.workers
+        ],
+    }
+
+
+def _moment(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds")
 
 
 def worker_json(worker: WorkerHeartbeat) -> dict:
@@ -182,6 +221,13 @@ def pending(request: HttpRequest, token: str, group: str) -> JsonResponse:
     page = pending_page(store=group_store(), stream=stream, group=name, request=parse_pending_request(request.GET))
     next_url = page_url(request, {"after": page.next_request.after}, absolute=True) if page.next_request else None
     return JsonResponse({"pending": [pending_json(entry) for entry in page.entries], "next": next_url})
+
+
+@api_view("GET")
+def history(request: HttpRequest, token: str, group: str) -> JsonResponse:
+    stream, name = name_from_token(token), name_from_token(group)
+    group_find(store=group_store(), stream=stream, group=name)
+    return JsonResponse(history_json(group_history(store=group_history_store(), stream=stream, group=name)))
 
 
 @api_view("POST")

@@ -16,6 +16,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from streams_app.domain.dead_letters import dead_letters_page, dead_letters_redrive, parse_dead_letters_request
+from streams_app.domain.group_history import group_history
+from streams_app.domain.group_history_chart import group_history_chart
 from streams_app.domain.groups import (
     START_HELP,
     consumer_delete,
@@ -33,6 +35,7 @@ from streams_app.domain.groups import (
 )
 from streams_app.domain.names import display_name, name_from_token, url_token
 from streams_app.errors import BadInput, DomainError, Forbidden, NotFound, RedisUnavailable
+from streams_app.gateway.group_history import group_history_store
 from streams_app.gateway.stores import group_store, heartbeat_store, stream_store
 from streams_app.team.audit import Actor, change, require
 from streams_app.team.roles import ACK, CLAIM, CREATE_GROUP, DELETE_CONSUMER, DESTROY_GROUP, REDRIVE, SETID
@@ -162,6 +165,7 @@ def group_detail(request: HttpRequest, token: str, group: str) -> HttpResponse:
         if form.is_bound:
             add_domain_error(form, error, field_map={"after": None})
         status = 400
+    history = group_history(store=group_history_store(), stream=stream, group=group_name)
     return render(
         request,
         "streams_app/groups/group_detail.html",
@@ -178,6 +182,7 @@ def group_detail(request: HttpRequest, token: str, group: str) -> HttpResponse:
             "query": request.GET.urlencode(),
             "next_url": page_url(request, {"after": page.next_request.after}) if page and page.next_request else None,
             "first_url": page_url(request, {"after": None}) if request.GET.get("after") else None,
+            "history_chart": group_history_chart(history, tz=timezone.get_current_timezone()),
         },
         status=status,
     )

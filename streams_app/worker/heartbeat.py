@@ -1,7 +1,9 @@
 """The worker's heartbeat: from a thread of its own, every `heartbeat_seconds`, it publishes
 the worker's status (which expires, so pages can tell live workers from dead ones), renews
 the name lock, and keeps the batch in hand from looking abandoned to workers that claim
-idle entries."""
+idle entries; and every `history_seconds` (10 s) it adds a sample of its group on each of its
+streams to the group's last hour (gateway/group_history.py): one round trip on one Redis (one
+per stream on a cluster), after the beat's own work, its failures swallowed."""
 
 from __future__ import annotations
 
@@ -11,7 +13,8 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 
-from streams_app.errors import DomainError
+from streams_app.errors import DomainError, RedisUnavailable
+from streams_app.gateway.group_history import SAMPLE_SECONDS, GroupHistoryStore
 from streams_app.gateway.worker_io import WorkerIO
 from streams_app.worker.config import WorkerConfig
 from streams_app.worker.counters import WorkerCounters
@@ -33,6 +36,8 @@ class Heartbeat:
         lock_token: str,
         entries_in_hand: Callable[[], Mapping[str, Sequence[str]]],
         on_name_lost: Callable[[], None],
+        history: GroupHistoryStore | None = None,
+        history_seconds: float = SAMPLE_SECONDS,
     ) -> None:
         self.config = config
         self.io = io
@@ -42,6 +47,10 @@ class Heartbeat:
         self.lock_token = lock_token
         self.entries_in_hand = entries_in_hand
         self.on_name_lost = on_name_lost
+        self.history = history if history is not None else GroupHistoryStore(io.client)
+        self.history_seconds = history_seconds
+        self._next_sample = 0.0  # monotonic: the first beat records at once
+        self._history_failing = False
         self.state = "starting"
         self.rate = 0.0  # entries processed per second, over the last interval
         self._thread: threading.Thread | None = None
@@ -93,7 +102,36 @@ class Heartbeat:
                 # Whatever else goes wrong, this thread must go on: if it died, the name lock
                 # would lapse and the batch in hand would look abandoned.
                 logger.exception("the heartbeat failed; trying again in %.1f s", interval)
+            if now >= self._next_sample:
+                self._record_history(now)
             self._stopping.wait(interval)
+
+    def _record_history(self, now: float) -> None:
+        """Add this beat's sample to the group's last hour; a failure is logged once and forgotten
+        (the history has a gap, the worker goes on)."""
+        # A fixed cadence (not "10 s after the last one"), so samples stay one per interval;
+        # after a stall, the next is a whole interval away rather than at every beat.
+        self._next_sample += self.history_seconds
+        if self._next_sample <= now:
+            self._next_sample = now + self.history_seconds
+        counters = self.counters
+        try:
+            self.history.record(
+                group=self.config.group,
+                worker=self.config.name,
+                streams=self.config.streams,
+                processed=counters.processed,
+                failed=counters.failed,
+                started_ms=int(counters.started * 1000),
+            )
+        except RedisUnavailable:
+            pass  # the main loop reports Redis outages
+        except Exception as error:
+            if not self._history_failing:
+                logger.warning("could not record the group's history (a gap, nothing else): %s", error)
+            self._history_failing = True
+        else:
+            self._history_failing = False
 
     def _beat(self, interval: float) -> None:
         held = self.io.beat(
