@@ -169,13 +169,3 @@ def _sample(row: list) -> HistorySample | None:
         )
     except (KeyError, ValueError):
         return None
-
-
-def group_history_store() -> GroupHistoryStore:
-    """The store on this process's client of the app's Redis (for the doors; a worker builds its
-    own on its client)."""
-    # Imported here: the clients read Django's settings, and the worker, which imports this
-    # module for its heartbeat, knows nothing of Django (tests/unit/worker/test_config.py).
-    from streams_app.gateway.clients import app_client
-
-    return GroupHistoryStore(app_client())

@@ -13,7 +13,7 @@ from redis.client import Pipeline
 
 from streams_app.errors import BadInput, Conflict, NotFound
 from streams_app.gateway.errors import EXHAUSTED_ID, redis_call
-from streams_app.gateway.keys import display_name, history_key, key_bytes
+from streams_app.gateway.keys import display_name, errors_key, history_key, key_bytes
 from streams_app.gateway.lag import entries_read_at, groups_with_lag
 from streams_app.gateway.types import ConsumerSummary, Entry, GroupSummary, StreamId, StreamSummary, text
 
@@ -133,13 +133,15 @@ class GroupStore:
 
     @redis_call
     def destroy_group(self, stream: str, group: str) -> bool:
-        """XGROUP DESTROY, and the group's last hour goes with it (its workers' samples)."""
+        """XGROUP DESTROY; the group's companions go with it: its last hour (its workers' samples)
+        and the last handler errors of its pending entries."""
         try:
             destroyed = bool(self.client.xgroup_destroy(key_bytes(stream), key_bytes(group)))
         except redis.ResponseError as error:
             raise self._group_error(stream, group, error) from error
         # Also when Redis had no such group (destroyed by redis-cli): its history is left over.
-        self.client.delete(key_bytes(history_key(stream, group)))
+        # Both in the stream's slot (keys.py), so one DEL also on a cluster.
+        self.client.delete(key_bytes(history_key(stream, group)), key_bytes(errors_key(stream, group)))
         return destroyed
 
     @redis_call

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from streams_app.gateway.clients import app_client
+from streams_app.gateway.group_history import GroupHistoryStore
 from streams_app.gateway.groups import GroupStore
 from streams_app.gateway.heartbeats import HeartbeatStore
 from streams_app.gateway.metrics_io import MetricsStore
@@ -33,3 +34,7 @@ def retention_store() -> RetentionStore:
 
 def metrics_store() -> MetricsStore:
     return MetricsStore(app_client())
+
+
+def group_history_store() -> GroupHistoryStore:
+    return GroupHistoryStore(app_client())

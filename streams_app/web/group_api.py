@@ -34,10 +34,9 @@ from streams_app.domain.groups import (
     workers_overview,
 )
 from streams_app.domain.names import display_name, name_from_token, url_token
-from streams_app.gateway.group_history import group_history_store
 from streams_app.gateway.groups import PendingEntry
 from streams_app.gateway.heartbeats import WorkerHeartbeat
-from streams_app.gateway.stores import group_store, heartbeat_store, stream_store
+from streams_app.gateway.stores import group_history_store, group_store, heartbeat_store, stream_store
 from streams_app.gateway.types import ConsumerSummary, GroupSummary
 from streams_app.team.audit import change
 from streams_app.team.roles import ACK, CLAIM, CREATE_GROUP, DELETE_CONSUMER, DESTROY_GROUP, REDRIVE, SETID

@@ -35,8 +35,7 @@ from streams_app.domain.groups import (
 )
 from streams_app.domain.names import display_name, name_from_token, url_token
 from streams_app.errors import BadInput, DomainError, Forbidden, NotFound, RedisUnavailable
-from streams_app.gateway.group_history import group_history_store
-from streams_app.gateway.stores import group_store, heartbeat_store, stream_store
+from streams_app.gateway.stores import group_history_store, group_store, heartbeat_store, stream_store
 from streams_app.team.audit import Actor, change, require
 from streams_app.team.roles import ACK, CLAIM, CREATE_GROUP, DELETE_CONSUMER, DESTROY_GROUP, REDRIVE, SETID
 from streams_app.web.forms import DomainCheckedForm, add_domain_error

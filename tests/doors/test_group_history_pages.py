@@ -15,7 +15,7 @@ from django.test import Client
 from streams_app.domain.names import url_token
 from streams_app.gateway.group_history import GroupHistoryStore
 from streams_app.gateway.groups import GroupStore
-from streams_app.gateway.keys import history_key
+from streams_app.gateway.keys import errors_key, history_key
 
 pytestmark = pytest.mark.django_db
 
@@ -147,14 +147,18 @@ def test_a_viewer_may_read_the_history(role_client, redis_client, group):
 # --- the history goes with its group ----------------------------------------------------------
 
 
-def test_destroying_the_group_on_its_page_deletes_its_history(web, redis_client, group):
+def test_destroying_the_group_on_its_page_deletes_its_history_and_its_errors(web, redis_client, group):
     record(redis_client)
+    redis_client.hset(errors_key(STREAM, GROUP), "1-1", "ValueError: not a number")
+    redis_client.hset(errors_key(STREAM, "other"), "1-1", "ValueError: not a number")
     assert redis_client.exists(history_key(STREAM, GROUP)) == 1
     web.get("/workers/")  # the CSRF cookie
     token = web.cookies["csrftoken"].value
     response = web.post(page_url(action="destroy/"), {"confirm": "yes", "csrfmiddlewaretoken": token})
     assert response.status_code == 302
     assert redis_client.exists(history_key(STREAM, GROUP)) == 0
+    assert redis_client.exists(errors_key(STREAM, GROUP)) == 0
+    assert redis_client.exists(errors_key(STREAM, "other")) == 1  # another group's errors stay
 
 
 def test_destroying_the_group_through_the_api_deletes_its_history(api, redis_client, group):
