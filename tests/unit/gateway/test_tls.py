@@ -163,8 +163,21 @@ def test_a_worker_process_on_rediss_processes_and_acks_an_entry(tls_server, tls_
 # --- wrong trust, wrong scheme -----------------------------------------------------------
 
 
-def test_a_client_that_does_not_trust_the_ca_is_redis_unavailable_in_one_line(tls_server, tls_client):
-    client = connect(untrusting(tls_server.url))
+@pytest.mark.parametrize(
+    ("url_of", "says"),
+    [
+        pytest.param(
+            lambda server: untrusting(server.url),
+            ["TLS certificate is not trusted", "ssl_ca_certs="],
+            id="ca-not-trusted",
+        ),
+        pytest.param(lambda server: f"redis://127.0.0.1:{server.port}/0", ["rediss://"], id="plain-redis-url"),
+    ],
+)
+def test_a_client_that_cannot_speak_to_the_tls_server_is_told_what_to_fix_and_writes_nothing(
+    tls_server, tls_client, url_of, says
+):
+    client = connect(url_of(tls_server))
     try:
         with pytest.raises(RedisUnavailable) as refused:
             reading_add(store=StreamStore(client), city=CITY, temperature="26", humidity="10")
@@ -172,31 +185,8 @@ def test_a_client_that_does_not_trust_the_ca_is_redis_unavailable_in_one_line(tl
         client.close()
 
     assert_one_clean_line(refused.value.message)
-    assert "TLS certificate is not trusted" in refused.value.message and "ssl_ca_certs=" in refused.value.message
+    assert all(words in refused.value.message for words in says), refused.value.message
     assert tls_client.xlen(CITY) == 0
-
-
-def test_plain_redis_to_the_tls_port_is_redis_unavailable_in_one_line(tls_server, tls_client):
-    client = connect(f"redis://127.0.0.1:{tls_server.port}/0")
-    try:
-        with pytest.raises(RedisUnavailable) as refused:
-            reading_add(store=StreamStore(client), city=CITY, temperature="26", humidity="10")
-    finally:
-        client.close()
-
-    assert_one_clean_line(refused.value.message)
-    assert tls_client.xlen(CITY) == 0
-
-
-def test_plain_redis_to_the_tls_port_says_the_server_may_want_tls(tls_server):
-    client = connect(f"redis://127.0.0.1:{tls_server.port}/0")
-    try:
-        with pytest.raises(RedisUnavailable) as refused:
-            StreamStore(client).key_type(CITY)
-    finally:
-        client.close()
-
-    assert "rediss://" in refused.value.message
 
 
 def test_a_worker_that_does_not_trust_the_ca_is_told_why(settings, tls_server):
