@@ -1,9 +1,12 @@
 // Live pages: one WebSocket per page, reconnecting with backoff; every value from Redis is
-// put in the page as text (textContent), never as HTML.
+// put in the page as text (textContent), never as HTML. The tail and the group page queue what
+// arrives and change their tables once an animation frame (socket.js's perFrame): new rows built
+// in a fragment and inserted at once, the rows beyond the kept number removed at once.
 (function () {
   "use strict";
 
-  const connect = window.weatherstreams.connect;  // socket.js, loaded before this file
+  const { connect, perFrame, arrivals } = window.weatherstreams;  // socket.js, loaded before this file
+  const ARRIVED_MS = 1000;  // how long a new row stays tinted
 
   function el(tag, attrs, ...children) {
     const node = document.createElement(tag);
@@ -18,12 +21,18 @@
     return node;
   }
 
-  let timeFormat = null;  // one formatter for the page: building one per row is slow
+  // One formatter for the page, and the last second it formatted: entries come in order, many a
+  // second, and formatToParts is the slow part of building a row.
+  let timeFormat = null;
+  let lastSecond = NaN;
+  let lastSecondText = "";
   function idTime(id) {
     const ms = Number(String(id).split("-")[0]);
     if (!Number.isFinite(ms)) return "";
     const date = new Date(ms);
-    const pad = (n, w = 2) => String(n).padStart(w, "0");
+    const millis = String(date.getUTCMilliseconds()).padStart(3, "0");
+    const second = Math.floor(ms / 1000);
+    if (second === lastSecond) return `${lastSecondText}.${millis}`;
     try {
       if (!timeFormat) {
         const holder = document.querySelector("[data-time-zone]");
@@ -33,10 +42,26 @@
         });
       }
       const parts = timeFormat.formatToParts(date).reduce((acc, p) => ((acc[p.type] = p.value), acc), {});
-      return `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute}:${parts.second}.${pad(date.getUTCMilliseconds(), 3)}`;
+      lastSecondText = `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute}:${parts.second}`;
+      lastSecond = second;
+      return `${lastSecondText}.${millis}`;
     } catch (e) {
       return date.toISOString().replace("T", " ").replace("Z", "");
     }
+  }
+
+  // Sets a node's text only when it changes: setting it, even to the same text, costs a style
+  // and layout pass in the next frame.
+  function setText(node, text) {
+    if (node && node.textContent !== text) node.textContent = text;
+  }
+
+  // Removes the rows `first` to `last` (inclusive) of `body` in one operation.
+  function removeRows(body, first, last) {
+    const range = document.createRange();
+    range.setStartBefore(body.rows[first]);
+    range.setEndAfter(body.rows[last]);
+    range.deleteContents();
   }
 
   function fieldsNode(fields, limit = 120) {
@@ -71,36 +96,66 @@
     const maxRows = Number(root.dataset.maxRows || 200);
     const pauseButton = root.querySelector("[data-pause]");
     const missedNote = root.querySelector("[data-missed]");
+    const countNode = root.querySelector("[data-count]");
     const entryUrl = root.dataset.entryUrl;
     let paused = false;
     let missed = 0;
+    let queued = [];  // entries not in the table yet, oldest first
+    let restart = false;  // a snapshot came: the next frame starts the table again from `queued`
+    let shown = 0;  // rows in the table
+    const arrived = arrivals(ARRIVED_MS);
 
-    function row(entry) {
+    function row(entry, isNew) {
       const idCell = el("td", { "data-label": "ID" });
       if (entryUrl) idCell.append(el("a", { href: entryUrl.replace("__ID__", encodeURIComponent(entry.id)) }, el("code", {}, entry.id)));
       else idCell.append(el("code", {}, entry.id));
-      return el("tr", { "data-id": entry.id }, idCell, el("td", { "data-label": "Time" }, idTime(entry.id)), fieldsNode(entry.fields));
+      return el("tr", { "data-id": entry.id, class: isNew ? "arrived" : "" },
+        idCell, el("td", { "data-label": "Time" }, idTime(entry.id)), fieldsNode(entry.fields));
     }
-    function prepend(entries) {
-      // Only the newest rows can show at the top: build no more than the table keeps.
+    function applyFrame() {
+      // Only the newest rows can show at the top: none is built that this frame would remove.
+      const entries = queued.length > maxRows ? queued.slice(-maxRows) : queued;
+      queued = [];
       const fragment = document.createDocumentFragment();
-      for (const entry of entries.slice(-maxRows).reverse()) fragment.append(row(entry));
-      body.prepend(fragment);
-      while (body.rows.length > maxRows) body.lastElementChild.remove();
-      root.querySelector("[data-count]").textContent = String(body.rows.length);
+      const built = [];
+      for (let i = entries.length - 1; i >= 0; i--) built.push(row(entries[i], !restart));
+      fragment.append(...built);
+      if (!restart) arrived(built);
+      if (restart || entries.length >= maxRows) {
+        body.replaceChildren(fragment);
+        shown = entries.length;
+        restart = false;
+      } else if (entries.length) {
+        body.prepend(fragment);
+        shown += entries.length;
+        if (shown > maxRows) {
+          removeRows(body, maxRows, shown - 1);
+          shown = maxRows;
+        }
+      }
+      setText(countNode, String(shown));
+      setText(missedNote, missed ? `${missed} new entr${missed === 1 ? "y" : "ies"} while paused` : "");
+    }
+    const schedule = perFrame(applyFrame);
+    function queue(entries) {
+      for (const entry of entries) queued.push(entry);
+      // A hidden tab gets no frames: keep what a frame could show (the newest maxRows, which leave
+      // no gap, since the table then holds those only), dropping the rest now and then.
+      if (queued.length > 2 * maxRows) queued = queued.slice(-maxRows);
+      schedule();
     }
     const live = connect(root.dataset.ws, (data) => {
       if (data.type === "snapshot") {
-        body.replaceChildren();
+        queued = [];
+        restart = true;
         missed = 0;
-        missedNote.textContent = "";
-        prepend(data.entries);
+        queue(data.entries);
       } else if (data.type === "entries") {
         if (paused) {
           missed += data.entries.length;
-          missedNote.textContent = `${missed} new entr${missed === 1 ? "y" : "ies"} while paused`;
+          schedule();
         } else {
-          prepend(data.entries);
+          queue(data.entries);
         }
       }
     }, statusSetter(root));
@@ -180,23 +235,33 @@
   function initGroup(root) {
     const processedBody = root.querySelector("[data-processed] tbody");
     const workersBody = root.querySelector("[data-group-workers] tbody");
+    const totalNode = root.querySelector("[data-processed-total]");
     const maxRows = Number(root.dataset.maxRows || 100);
     // The newest `visibleRows` show; the rest of the kept rows wait behind "show more (N)".
     const visibleRows = Number(root.dataset.visibleRows || 20);
     const moreButton = root.querySelector("[data-processed-more]");
     let expanded = false;
-    const seen = new Set();
+    let queued = [];  // processed entries not in the table yet, oldest first, each with its key
+    let restart = false;  // a snapshot came: the next frame starts the table again from `queued`
+    let keys = [];  // the keys of the rows in the table, newest first
+    const seen = new Set();  // the keys of the rows in the table and of those queued
+    let counts = null;  // the newest counts not shown yet
+    let total = 0;
+    const arrived = arrivals(ARRIVED_MS);
 
-    function foldProcessed() {
+    // Rows `from` to `to` (excluded) shown or folded away behind "show more".
+    function fold(from, to) {
       const rows = processedBody.rows;
-      for (let i = 0; i < rows.length; i++) rows[i].hidden = !expanded && i >= visibleRows;
+      for (let i = from; i < to; i++) rows[i].hidden = !expanded && i >= visibleRows;
+    }
+    function showMoreButton() {
       if (!moreButton) return;
-      const more = Math.max(0, rows.length - visibleRows);
+      const more = Math.max(0, keys.length - visibleRows);
       moreButton.hidden = more === 0;
       moreButton.textContent = expanded ? "Show fewer" : `Show more (${more})`;
       moreButton.setAttribute("aria-expanded", String(expanded));
     }
-    if (moreButton) moreButton.addEventListener("click", () => { expanded = !expanded; foldProcessed(); });
+    if (moreButton) moreButton.addEventListener("click", () => { expanded = !expanded; fold(0, keys.length); showMoreButton(); });
 
     function showCounts(data) {
       const set = (name, value) => { const node = root.querySelector(`[data-${name}]`); if (node) node.textContent = value; };
@@ -204,13 +269,14 @@
       set("lag", data.lag === null || data.lag === undefined ? "?" : String(data.lag));
       set("last-delivered", data.last_delivered_id || "—");
       // Consumer rows are server-rendered (with their delete forms): update their numbers in place.
-      for (const c of data.consumers) {
-        for (const cell of root.querySelectorAll("[data-consumer-pending]")) {
-          if (cell.dataset.consumerPending === c.name) cell.textContent = String(c.pending);
-        }
-        for (const cell of root.querySelectorAll("[data-consumer-idle]")) {
-          if (cell.dataset.consumerIdle === c.name) cell.textContent = `${(c.idle_ms / 1000).toFixed(1)} s`;
-        }
+      const byName = new Map(data.consumers.map((c) => [c.name, c]));
+      for (const cell of root.querySelectorAll("[data-consumer-pending]")) {
+        const c = byName.get(cell.dataset.consumerPending);
+        if (c) cell.textContent = String(c.pending);
+      }
+      for (const cell of root.querySelectorAll("[data-consumer-idle]")) {
+        const c = byName.get(cell.dataset.consumerIdle);
+        if (c) cell.textContent = `${(c.idle_ms / 1000).toFixed(1)} s`;
       }
       if (workersBody) {
         workersBody.replaceChildren(...data.workers.map((w) => el("tr", { class: w.alive ? "" : "gone" },
@@ -222,37 +288,81 @@
           el("td", { "data-label": "Host" }, `${w.host} (pid ${w.pid})`))));
       }
     }
-    function addProcessed(message) {
-      for (const item of message.entries) {
+    function row(item, isNew, folded) {
+      const node = el("tr", { class: `${item.ok ? "" : "failed"}${isNew ? " arrived" : ""}`, "data-processed-id": item.id, "data-processed-key": item.key },
+        el("td", { "data-label": "Consumer" }, item.consumer),
+        el("td", { "data-label": "ID" }, el("code", {}, item.id)),
+        fieldsNode(item.fields),
+        el("td", { class: "num", "data-label": "Handler" }, `${item.ms} ms`),
+        el("td", { "data-label": "Result" }, item.ok ? "ok" : `failed (delivery ${item.deliveries})`));
+      node.hidden = folded;
+      return node;
+    }
+    function forget(cut) {
+      for (const item of cut) seen.delete(item.key);
+    }
+    function applyFrame() {
+      if (counts) {
+        showCounts(counts);
+        counts = null;
+      }
+      setText(totalNode, String(total));
+      if (!queued.length && !restart) return;
+      if (queued.length > maxRows) forget(queued.splice(0, queued.length - maxRows));
+      const items = queued;
+      queued = [];
+      const fragment = document.createDocumentFragment();
+      const added = [];
+      const built = [];
+      for (let i = items.length - 1; i >= 0; i--) {
+        built.push(row(items[i], !restart, !expanded && added.length >= visibleRows));
+        added.push(items[i].key);
+      }
+      fragment.append(...built);
+      if (!restart) arrived(built);
+      if (restart || items.length >= maxRows) {
+        if (!restart) for (const key of keys) seen.delete(key);  // a snapshot has set `seen` afresh
+        processedBody.replaceChildren(fragment);
+        keys = added;
+        restart = false;
+      } else {
+        processedBody.prepend(fragment);
+        keys = added.concat(keys);
+        if (keys.length > maxRows) {
+          removeRows(processedBody, maxRows, keys.length - 1);
+          for (const key of keys.splice(maxRows)) seen.delete(key);
+        }
+        fold(added.length, Math.min(keys.length, visibleRows + added.length));  // the rows pushed past the fold
+      }
+      showMoreButton();
+    }
+    const schedule = perFrame(applyFrame);
+    function queue(entries) {
+      for (const item of entries) {
         const key = `${item.stream}|${item.id}|${item.reported}`;
         if (seen.has(key)) continue;
         seen.add(key);
-        processedBody.prepend(el("tr", { class: item.ok ? "" : "failed", "data-processed-id": item.id, "data-processed-key": key },
-          el("td", { "data-label": "Consumer" }, item.consumer),
-          el("td", { "data-label": "ID" }, el("code", {}, item.id)),
-          fieldsNode(item.fields),
-          el("td", { class: "num", "data-label": "Handler" }, `${item.ms} ms`),
-          el("td", { "data-label": "Result" }, item.ok ? "ok" : `failed (delivery ${item.deliveries})`)));
+        queued.push({ ...item, key });
       }
-      while (processedBody.rows.length > maxRows) {
-        seen.delete(processedBody.lastElementChild.dataset.processedKey);
-        processedBody.lastElementChild.remove();
-      }
-      foldProcessed();
-      const total = root.querySelector("[data-processed-total]");
-      if (total && message.processed) total.textContent = String(Number(total.textContent || 0) + message.processed);
+      // A hidden tab gets no frames: keep what a frame could show (the newest maxRows).
+      if (queued.length > 2 * maxRows) forget(queued.splice(0, queued.length - maxRows));
     }
     connect(root.dataset.ws, (data) => {
       if (data.type === "group_snapshot") {
-        showCounts(data);
-        processedBody.replaceChildren();
+        counts = data;
+        queued = [];
         seen.clear();
-        addProcessed({ ...data.processed, processed: 0 });
+        restart = true;
+        queue(data.processed.entries);
       } else if (data.type === "group") {
-        showCounts(data);
+        counts = data;
       } else if (data.type === "processed") {
-        addProcessed(data);
+        queue(data.entries);
+        if (data.processed) total += data.processed;
+      } else {
+        return;
       }
+      schedule();
     }, statusSetter(root));
   }
 

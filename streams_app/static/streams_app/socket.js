@@ -1,6 +1,7 @@
 // The live pages' one WebSocket (live.js) and the stream page's follow socket (follow.js):
-// reconnecting with backoff, stopping on the server's refusal close codes. Loaded (deferred)
-// before both; it only defines window.weatherstreams.connect and starts nothing itself.
+// reconnecting with backoff, stopping on the server's refusal close codes; and the per-frame
+// scheduler and arrival marks both pages change their tables with. Loaded (deferred) before both;
+// it only defines window.weatherstreams.connect, .perFrame and .arrivals and starts nothing itself.
 (function () {
   "use strict";
 
@@ -19,8 +20,17 @@
   // disconnected (and reconnecting), or refused (and why). With `options.types` (a list of message
   // types), messages of other types are dropped without touching the status. After close(),
   // nothing more is reported and nothing reconnects.
-  function connect(path, onMessage, onStatus, options) {
+  function connect(path, onMessage, onReport, options) {
     const types = options && options.types;
+    // The status as last reported: "live" is said once, not on every message (setting a badge's
+    // text, even to the same text, costs the page a style and layout pass).
+    let said = null;
+    function onStatus(text, kind, state) {
+      const status = `${kind}|${state || ""}|${text}`;
+      if (status === said) return;
+      said = status;
+      onReport(text, kind, state);
+    }
     let delay = 500;
     let socket = null;
     let stopped = false;
@@ -76,5 +86,46 @@
     };
   }
 
-  window.weatherstreams = Object.assign(window.weatherstreams || {}, { REFUSED, connect });
+  // Returns a function that asks for apply() to run in the next animation frame, once however
+  // often it is asked before then: messages are queued as they arrive and the DOM changes once
+  // a frame, when the browser is about to lay out and paint anyway. A hidden tab gets no frames
+  // (apply() waits until it is shown), so what a page queues meanwhile is its own to bound.
+  function perFrame(apply) {
+    let asked = false;
+    const run = () => {
+      asked = false;
+      apply();
+    };
+    return () => {
+      if (asked) return;
+      asked = true;
+      requestAnimationFrame(run);
+    };
+  }
+
+  // Rows built with the class "arrived" (app.css tints them) lose it `ms` later, a batch at a time,
+  // in an animation frame: each row changes style twice, whatever the rate. A fading animation per
+  // row would restyle every row that arrived in its last second on every frame (all of a table's
+  // rows at 1,000 entries/s).
+  function arrivals(ms) {
+    const batches = [];  // [when, rows], oldest first
+    let timer = null;
+    const later = perFrame(sweep);
+    function sweep() {
+      const now = performance.now();
+      while (batches.length && now - batches[0][0] >= ms) {
+        for (const row of batches.shift()[1]) row.classList.remove("arrived");
+      }
+      if (batches.length && timer === null) {
+        timer = setTimeout(() => { timer = null; later(); }, ms - (now - batches[0][0]));
+      }
+    }
+    // `rows`: the rows just put in the page with the class "arrived"; call it from a frame.
+    return (rows) => {
+      if (rows.length) batches.push([performance.now(), rows]);
+      sweep();
+    };
+  }
+
+  window.weatherstreams = Object.assign(window.weatherstreams || {}, { REFUSED, connect, perFrame, arrivals });
 })();
