@@ -7,6 +7,7 @@ DJANGO_ALLOWED_HOSTS, DJANGO_HTTPS, TIME_ZONE.
 
 import os
 import secrets
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -33,16 +34,41 @@ def env_flag(name: str, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name} must be one of 1/0, true/false, yes/no, on/off; got {raw!r}")
 
 
+SECRET_KEY_WAIT_SECONDS = 5.0
+
+
 def local_secret_key() -> str:
-    """A random key kept in var/, so a local install is never run on a published key."""
+    """A random key kept in var/, so a local install is never run on a published key.
+
+    Made once, by an exclusive create (mode 0600): processes that start together (the run
+    script starts web, workers and the job worker at once) all end with the key of the one
+    that created the file. The others wait for its key to be written (one small write, so a
+    reader sees the file empty or whole)."""
     key_file = VAR_DIR / "secret_key"
-    if key_file.exists():
-        return key_file.read_text().strip()
     VAR_DIR.mkdir(parents=True, exist_ok=True)
+    try:
+        descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return _written_secret_key(key_file)
     key = secrets.token_urlsafe(50)
-    key_file.write_text(key)
-    key_file.chmod(0o600)
+    with os.fdopen(descriptor, "w") as out:
+        out.write(key)
     return key
+
+
+def _written_secret_key(key_file: Path) -> str:
+    """The key another process created, once it is written."""
+    deadline = time.monotonic() + SECRET_KEY_WAIT_SECONDS
+    while True:
+        key = key_file.read_text().strip()
+        if key:
+            return key
+        if time.monotonic() > deadline:
+            raise ImproperlyConfigured(
+                f"{key_file} is empty (a process stopped while writing it?): delete it to have a new "
+                "key made, or set DJANGO_SECRET_KEY."
+            )
+        time.sleep(0.01)
 
 
 DEBUG = env_flag("DJANGO_DEBUG", False)
@@ -55,8 +81,10 @@ ALLOWED_HOSTS = [
 
 INSTALLED_APPS = [
     # First, so that `manage.py runserver` is daphne's: it serves the WebSockets of the live pages too.
-    "daphne",
-    "django.contrib.admin",
+    # daphne and the admin through stand-ins that import their heavy parts when first used, not at
+    # django.setup(), which every command pays for (streams_app/apps.py).
+    "streams_app.apps.DaphneRunserverConfig",
+    "streams_app.apps.LazyAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -39,9 +39,15 @@ class DeadLetterEntry:
 
     @property
     def error_summary(self) -> str:
-        """The last line of the error: for a traceback, the exception itself."""
-        lines = [line for line in self.error.strip().splitlines() if line.strip()]
-        return lines[-1].strip() if lines else ""
+        """One line saying what went wrong: for a Python traceback the exception itself (the
+        first line after its last frame, also when its message runs over several lines), else
+        the last line of the error."""
+        return error_summary(self.error)
+
+    @property
+    def error_is_traceback(self) -> bool:
+        """Whether the error is a Python traceback (what a worker records for a handler's exception)."""
+        return self.error.lstrip().startswith(TRACEBACK_HEADER)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +64,29 @@ class DeadLettersPage:
 class RedriveResult:
     moved: list[tuple[str, str]]  # (dead-letter ID, new ID in the stream)
     missing: list[str] = field(default_factory=list)  # not in the dead-letter stream (any more)
+
+
+TRACEBACK_HEADER = "Traceback (most recent call last):"
+
+
+def error_summary(error: str) -> str:
+    """The line of `error` a page shows first (see DeadLetterEntry.error_summary)."""
+    lines = [line.rstrip() for line in error.strip().splitlines() if line.strip() and not _left_out(line)]
+    if not lines:
+        return ""
+    if lines[0].startswith(TRACEBACK_HEADER):
+        frames = [index for index, line in enumerate(lines) if line.startswith("  File ")]
+        after_frames = lines[frames[-1] + 1 :] if frames else []
+        # The frame's source line and its ^^^ markers are indented; the exception is not.
+        exception = next((line for line in after_frames if not line[:1].isspace()), None)
+        if exception is not None:
+            return exception.strip()
+    return lines[-1].strip()
+
+
+def _left_out(line: str) -> bool:
+    """The line a worker puts where it cut a long error short (gateway.worker_io.bounded_error)."""
+    return line.startswith("… ") and line.endswith(" left out …")
 
 
 def dead_letter_stream(stream: str) -> str:

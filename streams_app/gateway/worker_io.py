@@ -1,7 +1,9 @@
 """What a consumer-group worker asks of Redis: XREADGROUP, XAUTOCLAIM, delivery counts,
 pipelined acks with dead letters and live events, heartbeats and the one-name-one-process lock.
 
-On one node each of those is one round trip. On a Redis Cluster (a `RedisCluster` client) the
+On one node each of those is one round trip; the reads (every entry a worker handles, with the
+previous batch's acks in front) go through worker_reads.NodeReads, which lets hiredis pack and
+decode, and the rest through redis-py's pipeline. On a Redis Cluster (a `RedisCluster` client) the
 reads go slot by slot (worker_reads.py); the plain commands still go out in one pipeline, which
 redis-py splits per node; and the scripts run on their own, next to it: redis-py refuses scripts
 in a cluster pipeline. A stream's companions (dead letters, errors) share its slot, so a script
@@ -12,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import redis
@@ -31,20 +33,14 @@ from streams_app.gateway.keys import (
     workers_index_key,
 )
 from streams_app.gateway.types import text
-from streams_app.gateway.worker_reads import ClusterReads
+from streams_app.gateway.worker_reads import ClusterReads, Delivery, NodeReads, bytes_deliveries
+
+__all__ = ["BatchOutcome", "ClaimResult", "DeadLetter", "Delivery", "WorkerIO"]
 
 EVENTS_MAXLEN = 2000
+ERROR_CHARS = 4000  # the most of a handler's error kept with an entry (errors hash, dead letter)
 ERRORS_TTL_SECONDS = 7 * 24 * 3600
 WORKER_MEMORY_SECONDS = 24 * 3600
-
-
-@dataclass(slots=True)
-class Delivery:
-    """An entry handed to this consumer; `fields` is None when it was deleted while pending."""
-
-    stream: str
-    id: str
-    fields: dict[str, str] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,22 +121,40 @@ return 1
 """
 
 
-def _deliveries(stream: str, rows: Iterable) -> list[Delivery]:
-    # A stream entry always has at least one field: none means it was deleted while pending.
-    # (Decoding inline: this runs for every entry a worker reads.)
-    return [
-        Delivery(
-            stream,
-            raw_id.decode(),
-            {
-                k.decode("utf-8", "backslashreplace"): v.decode("utf-8", "backslashreplace")
-                for k, v in raw_fields.items()
-            }
-            if raw_fields
-            else None,
-        )
-        for raw_id, raw_fields in rows
-    ]
+def bounded_error(error: str) -> str:
+    """`error` in at most about ERROR_CHARS characters: a long traceback keeps its start and its
+    end (the frames nearest the failure and the exception itself, which the dead-letters page
+    shows first), with a line in between saying how much was left out."""
+    if len(error) <= ERROR_CHARS:
+        return error
+    head, tail = ERROR_CHARS // 4, ERROR_CHARS * 3 // 4 - 50
+    return f"{error[:head]}\n… {len(error) - head - tail:,} characters left out …\n{error[-tail:]}"
+
+
+def _outcome_commands(group: str, consumer: str, outcome: BatchOutcome) -> list[tuple]:
+    """The outcome's plain commands (all but the dead letters' scripts): acks, errors forgotten
+    or recorded, the processing report the group's live page reads."""
+    commands: list[tuple] = []
+    for stream, ids in outcome.acks.items():
+        if ids:
+            commands.append(("XACK", key_bytes(stream), group, *ids))
+            if outcome.clear_errors:
+                commands.append(("HDEL", key_bytes(errors_key(stream, group)), *ids))
+    for (stream, entry_id), error in outcome.failures.items():
+        key = key_bytes(errors_key(stream, group))
+        commands.append(("HSET", key, entry_id, bounded_error(error).encode("utf-8", "backslashreplace")))
+        commands.append(("EXPIRE", key, ERRORS_TTL_SECONDS))
+    if outcome.events_total or outcome.failed_total:
+        commands.append(
+            (
+                "XADD", key_bytes(processed_events_key(group)), "MAXLEN", "~", EVENTS_MAXLEN, "*",
+                "consumer", consumer,
+                "processed", str(outcome.events_total),
+                "failed", str(outcome.failed_total),
+                "entries", json.dumps(outcome.events, separators=(",", ":")) if outcome.events else "[]",
+            )
+        )  # fmt: skip
+    return commands
 
 
 class WorkerIO:
@@ -151,6 +165,7 @@ class WorkerIO:
         self.on_cluster = isinstance(client, redis.cluster.RedisCluster)
         self.groups = GroupStore(client)
         self._cluster_reads = ClusterReads(client) if isinstance(client, redis.cluster.RedisCluster) else None
+        self._node_reads = NodeReads(client) if NodeReads.available(client) else None
         self._hold_lock = client.register_script(_HOLD_LOCK)
         self._take_over_lock = client.register_script(_TAKE_OVER_LOCK)
         self._release_lock = client.register_script(_RELEASE_LOCK)
@@ -190,6 +205,13 @@ class WorkerIO:
                     group, consumer, positions, count=count, block_ms=block_ms, write_first=write_first
                 )
             else:
+                names = self._node_reads.names(tuple(positions)) if self._node_reads is not None else None
+                if names is not None and not (finishing and finishing.dead_letters):
+                    # The hot path: every entry a worker handles is read here (worker_reads.NodeReads).
+                    write_first = _outcome_commands(group, consumer, finishing) if finishing else ()
+                    return self._node_reads.read(
+                        group, consumer, positions, names, count=count, block_ms=block_ms, write_first=write_first
+                    )
                 pipe = self.client.pipeline(transaction=False)
                 if finishing:
                     self._move_dead_letters(pipe, group, finishing.dead_letters)
@@ -208,7 +230,7 @@ class WorkerIO:
             raise
         found: list[Delivery] = []
         for raw_stream, rows in reply or []:
-            found.extend(_deliveries(key_from_bytes(raw_stream), rows))
+            found.extend(bytes_deliveries(key_from_bytes(raw_stream), rows, group, consumer))
         return found
 
     @redis_call
@@ -235,7 +257,7 @@ class WorkerIO:
         deleted = reply[2] if len(reply) > 2 else []
         return ClaimResult(
             next_cursor=text(next_cursor),
-            deliveries=_deliveries(stream, rows),
+            deliveries=bytes_deliveries(stream, rows, group, consumer),
             deleted_ids=[text(entry_id) for entry_id in deleted],
         )
 
@@ -269,7 +291,7 @@ class WorkerIO:
                 "group": letter.group,
                 "consumer": letter.consumer,
                 "deliveries": str(letter.deliveries),
-                "error": letter.error[:4000],
+                "error": bounded_error(letter.error).encode("utf-8", "backslashreplace"),
             }
             fields.update({f"orig:{name}": value for name, value in letter.fields.items()})
             self._dead_letter(
@@ -284,26 +306,8 @@ class WorkerIO:
 
     def _queue_outcome(self, pipe, group: str, consumer: str, outcome: BatchOutcome) -> None:
         """Queue the outcome's plain commands (all but the dead letters) into `pipe`."""
-        for stream, ids in outcome.acks.items():
-            if ids:
-                pipe.xack(key_bytes(stream), group, *ids)
-                if outcome.clear_errors:
-                    pipe.hdel(errors_key(stream, group), *ids)
-        for (stream, entry_id), error in outcome.failures.items():
-            pipe.hset(errors_key(stream, group), entry_id, error[:4000])
-            pipe.expire(errors_key(stream, group), ERRORS_TTL_SECONDS)
-        if outcome.events_total or outcome.failed_total:
-            pipe.xadd(
-                processed_events_key(group),
-                {
-                    "consumer": consumer,
-                    "processed": str(outcome.events_total),
-                    "failed": str(outcome.failed_total),
-                    "entries": json.dumps(outcome.events, separators=(",", ":")),
-                },
-                maxlen=EVENTS_MAXLEN,
-                approximate=True,
-            )
+        for command in _outcome_commands(group, consumer, outcome):
+            pipe.execute_command(*command)
 
     # --- liveness -----------------------------------------------------------------
 
@@ -376,6 +380,8 @@ class WorkerIO:
                 self.client.nodes_manager.initialize()
         else:
             self.client.connection_pool.disconnect()
+            if self._node_reads is not None:
+                self._node_reads.reset()
 
 
 def _id_key(entry_id: str) -> tuple[int, int]:

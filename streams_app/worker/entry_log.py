@@ -31,6 +31,15 @@ class EntryLog:
         else:
             self.suppressed += 1  # the loop's tick() writes the summary line once a second
 
+    def room(self) -> int:
+        """How many more entries are logged one by one in this window (then they are only counted)."""
+        return max(0, self.quiet_above - self.in_window)
+
+    def count_quiet(self, entries: int) -> None:
+        """Count entries processed without a line each (no room was left in this window)."""
+        self.in_window += entries
+        self.suppressed += entries
+
     def tick(self) -> None:
         """Write the summary line if a second has passed since the last one."""
         now = time.monotonic()

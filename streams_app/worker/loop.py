@@ -80,6 +80,7 @@ class Worker:
         self._uncommitted: BatchOutcome | None = None
         self._needs_prepare = False  # the groups may be gone (Redis restarted, group destroyed)
         self._claim_cursors = {stream: "0-0" for stream in config.streams}
+        self._new_entries = {stream: ">" for stream in config.streams}  # the position of every read of new entries
         self._next_claim = 0.0
         self._backoff = Backoff()
 
@@ -223,7 +224,7 @@ class Worker:
             deliveries = self.io.read(
                 self.config.group,
                 self.config.name,
-                {stream: ">" for stream in self.config.streams},
+                self._new_entries,
                 count=self.config.count,
                 block_ms=self._block_ms(),
                 finishing=finishing,

@@ -42,45 +42,113 @@ class BatchProcessor:
         self.stop = stop
         self.entry_log = entry_log
         self.sampler = EventSampler()
-        # The batch being handled, by stream: the heartbeat keeps it from looking abandoned.
-        self.in_hand: dict[str, list[str]] = {}
+        self._batch: Sequence[Delivery] = ()  # the batch being handled
+
+    @property
+    def in_hand(self) -> dict[str, list[str]]:
+        """The batch being handled, its IDs by stream: the heartbeat keeps it from looking
+        abandoned (read from the heartbeat's thread; the batch itself is never changed)."""
+        by_stream: dict[str, list[str]] = {}
+        for delivery in self._batch:
+            by_stream.setdefault(delivery.stream, []).append(delivery.id)
+        return by_stream
 
     def process(self, deliveries: Sequence[Delivery], *, first_delivery: bool) -> BatchOutcome:
         """Run the handler on each entry; returns what to write back (acks, dead letters, events).
 
         After a warm stop is requested, the entry in hand is finished and the rest stay pending.
         """
+        # This runs for every entry a worker reads: what does not change within the batch is
+        # looked up once, and the bookkeeping of an entry that succeeds unseen (no live event,
+        # no log line of its own) is an append and a clock reading.
         config = self.config
         outcome = BatchOutcome(clear_errors=not first_delivery)
-        self.sampler.start_batch()
         counts = {} if first_delivery else self._delivery_counts(deliveries)
-        over_limit = [d for d in deliveries if d.fields is not None and counts.get(d.id, 1) > config.max_deliveries]
-        last_errors = self.io.last_errors(config.group, [(d.stream, d.id) for d in over_limit]) if over_limit else {}
-        in_hand: dict[str, list[str]] = {}
+        last_errors = self._last_errors(deliveries, counts) if counts else {}
+        self._batch = deliveries
+        sampled = self.sampler.start_batch()  # successes reported to the live pages (failures always are)
+        log_room = self.entry_log.room()  # successes logged one by one
+        stop, handler, work_seconds = self.stop, self.handler, config.work_seconds
+        max_deliveries = config.max_deliveries
+        acks, events = outcome.acks, outcome.events
+        stream_acks: list[str] = []
+        acks_of: str | None = None
+        succeeded = quiet = handled = 0
+        clock = time.perf_counter
+        # A handler's time is measured from the end of the entry before (one clock reading per
+        # entry); a failure is reported with its time even when its batch is not sampled.
+        before = clock()
         for delivery in deliveries:
-            in_hand.setdefault(delivery.stream, []).append(delivery.id)
-        self.in_hand = in_hand
-        handled = 0
-        for delivery in deliveries:
-            if self.stop.requested and handled:
+            if handled and stop.requested:
                 break
             handled += 1
-            if delivery.fields is None:
-                self.counters.skipped_deleted += 1
-                logger.warning(
-                    "entry %s of %s was deleted while pending; acking it and going on", delivery.id, delivery.stream
-                )
-                outcome.acks.setdefault(delivery.stream, []).append(delivery.id)
+            stream, entry_id, fields = delivery.stream, delivery.id, delivery.fields
+            if fields is None:
+                self._skip_deleted(delivery, outcome)
+                before = clock()
                 continue
-            deliveries_so_far = counts.get(delivery.id, 1)
-            if deliveries_so_far > config.max_deliveries:
-                error = last_errors.get((delivery.stream, delivery.id), NO_ERROR_RECORDED)
-                outcome.dead_letters.append(self._dead_letter(delivery, deliveries_so_far, error))
+            if counts:  # read again (own history, claims): delivered before, how often?
+                delivery.deliveries = counts.get(entry_id, 1)
+                if delivery.deliveries > max_deliveries:
+                    error = last_errors.get((stream, entry_id), NO_ERROR_RECORDED)
+                    outcome.dead_letters.append(self._dead_letter(delivery, delivery.deliveries, error))
+                    before = clock()
+                    continue
+            try:
+                if work_seconds:
+                    time.sleep(work_seconds)
+                handler(delivery)  # the handler's Message
+            except Exception:
+                now = clock()
+                self._failed(delivery, outcome, now - before)
+                before = now
                 continue
-            self._handle(delivery, deliveries_so_far, outcome)
+            now = clock()
+            if stream != acks_of:
+                stream_acks = acks.setdefault(stream, [])
+                acks_of = stream
+            stream_acks.append(entry_id)
+            succeeded += 1
+            if sampled and len(events) < sampled:
+                self.sampler.add(outcome, delivery, now - before, ok=True)
+            if log_room:
+                self.entry_log.entry(delivery)
+                log_room = self.entry_log.room()
+            else:
+                quiet += 1
+            before = now
+        if quiet:
+            self.entry_log.count_quiet(quiet)
+        outcome.events_total = succeeded
         self._flush_handler(outcome)
-        self.in_hand = {}
+        self._batch = ()
         return outcome
+
+    def _skip_deleted(self, delivery: Delivery, outcome: BatchOutcome) -> None:
+        self.counters.skipped_deleted += 1
+        logger.warning("entry %s of %s was deleted while pending; acking it and going on", delivery.id, delivery.stream)
+        outcome.acks.setdefault(delivery.stream, []).append(delivery.id)
+
+    def _failed(self, message: Message, outcome: BatchOutcome, seconds: float) -> None:
+        """The handler raised (the exception being handled): the entry stays pending for a retry."""
+        error = traceback.format_exc()
+        self.counters.failed += 1
+        outcome.failed_total += 1
+        outcome.failures[(message.stream, message.id)] = error
+        logger.error(
+            "handler failed on %s %s (delivery %d); it stays pending for a retry\n%s",
+            message.stream,
+            message.id,
+            message.deliveries,
+            error.rstrip(),
+        )
+        self.sampler.add(outcome, message, seconds, ok=False)
+
+    def _last_errors(self, deliveries: Sequence[Delivery], counts: dict[str, int]) -> dict[tuple[str, str], str]:
+        """The last recorded error of each entry delivered too often (it goes to the dead letters)."""
+        limit = self.config.max_deliveries
+        over_limit = [(d.stream, d.id) for d in deliveries if d.fields is not None and counts.get(d.id, 1) > limit]
+        return self.io.last_errors(self.config.group, over_limit) if over_limit else {}
 
     def _delivery_counts(self, deliveries: Sequence[Delivery]) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -110,39 +178,6 @@ class BatchProcessor:
             error=error,
             dead_stream=self.config.dead_letter_stream(delivery.stream),
         )
-
-    def _handle(self, delivery: Delivery, deliveries: int, outcome: BatchOutcome) -> None:
-        assert delivery.fields is not None
-        message = Message(
-            delivery.stream, delivery.id, delivery.fields, self.config.group, self.config.name, deliveries
-        )
-        # Every entry is timed: a failure is shown on the live pages even when its batch is
-        # not sampled, and whether the handler fails is known only afterwards.
-        started = time.perf_counter()
-        try:
-            if self.config.work_seconds:
-                time.sleep(self.config.work_seconds)
-            self.handler(message)
-        except Exception:
-            finished = time.perf_counter()
-            error = traceback.format_exc()
-            self.counters.failed += 1
-            outcome.failed_total += 1
-            outcome.failures[(delivery.stream, delivery.id)] = error
-            logger.error(
-                "handler failed on %s %s (delivery %d); it stays pending for a retry\n%s",
-                delivery.stream,
-                delivery.id,
-                deliveries,
-                error.rstrip(),
-            )
-            self.sampler.add(outcome, message, finished - started, ok=False)
-            return
-        outcome.acks.setdefault(delivery.stream, []).append(delivery.id)
-        outcome.events_total += 1
-        if self.sampler.reports_success(outcome):
-            self.sampler.add(outcome, message, time.perf_counter() - started, ok=True)
-        self.entry_log.entry(message)
 
     def _flush_handler(self, outcome: BatchOutcome) -> None:
         """Handlers may buffer work (e.g. statistics) and write it once per batch, before the acks."""

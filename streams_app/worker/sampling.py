@@ -25,16 +25,14 @@ class EventSampler:
         self.room = 0  # successes are reported while the batch holds fewer events than this
         self.next_sample_at = 0.0
 
-    def start_batch(self) -> None:
-        """A new batch: it is sampled if the last sampled one is EVENT_INTERVAL_SECONDS old."""
+    def start_batch(self) -> int:
+        """A new batch: it is sampled if the last sampled one is EVENT_INTERVAL_SECONDS old.
+        Returns the room for successes (0: only failures are reported)."""
         now = time.monotonic()
         self.room = EVENT_ENTRIES_PER_BATCH if now >= self.next_sample_at else 0
         if self.room:
             self.next_sample_at = now + EVENT_INTERVAL_SECONDS
-
-    def reports_success(self, outcome: BatchOutcome) -> bool:
-        """Whether the next successful entry of this batch is reported."""
-        return len(outcome.events) < self.room
+        return self.room
 
     def add(self, outcome: BatchOutcome, message: Message, seconds: float, *, ok: bool) -> None:
         """Report one entry with its handler time, if the batch has room for it (a failure always may)."""

@@ -8,8 +8,7 @@ import logging
 import random
 import signal
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from types import FrameType
 
 logger = logging.getLogger("streams_app.worker")
@@ -26,6 +25,7 @@ class StopRequest:
     def __init__(self) -> None:
         self.requested = False
         self._blocking = False
+        self._interruptible = _Interruptible(self)
 
     def request(self) -> None:
         """Ask for a warm stop: the entry in hand is finished, nothing new is read."""
@@ -36,14 +36,9 @@ class StopRequest:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
 
-    @contextmanager
-    def interruptible(self) -> Iterator[None]:
+    def interruptible(self) -> _Interruptible:
         """A block during which a first signal also cuts a blocking read short (ReadInterrupted)."""
-        self._blocking = True
-        try:
-            yield
-        finally:
-            self._blocking = False
+        return self._interruptible
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         name = signal.Signals(signum).name
@@ -54,6 +49,21 @@ class StopRequest:
         self.request()
         if self._blocking:
             raise ReadInterrupted()
+
+
+class _Interruptible:
+    """StopRequest.interruptible's block (a class, not a generator: it is entered at every read)."""
+
+    __slots__ = ("_stop",)
+
+    def __init__(self, stop: StopRequest) -> None:
+        self._stop = stop
+
+    def __enter__(self) -> None:
+        self._stop._blocking = True
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop._blocking = False
 
 
 class Backoff:
