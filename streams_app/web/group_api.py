@@ -75,6 +75,7 @@ def dead_letter_json(letter: DeadLetterEntry) -> dict:
         "consumer": letter.consumer,
         "deliveries": letter.deliveries,
         "error": letter.error,
+        "error_summary": letter.error_summary,  # the exception line of `error` (a traceback's last)
         "fields": letter.fields,
         "redrivable": letter.redrivable,
     }

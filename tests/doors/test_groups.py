@@ -406,6 +406,7 @@ def test_dead_letters_api_lists_newest_first(api, dead_setup):
         "consumer": "w1",
         "deliveries": 6,
         "error": "ValueError: bad reading",
+        "error_summary": "ValueError: bad reading",
         "fields": {"temperature": "22", "humidity": "50"},
         "redrivable": True,
     }
