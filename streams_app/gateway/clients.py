@@ -25,11 +25,18 @@ REQUEST_TIMEOUT_SECONDS = 5.0
 LIVE_TIMEOUT_SECONDS = 10.0
 
 
-def client_options(*, socket_timeout: float | None, retries: int) -> dict:
-    """What every client of ours (sync or asyncio) is built with.
+def client_options(*, socket_timeout: float | None, retries: int, url: str = "") -> dict:
+    """What every client of ours (sync or asyncio) for `url` is built with.
 
-    Replies stay bytes: values written by other programs need not be UTF-8.
+    Replies stay bytes: values written by other programs need not be UTF-8. TCP keepalive only
+    where there is TCP: redis-py's Unix-socket connections refuse the option.
     """
+    if url.startswith("unix://"):
+        return {
+            key: value
+            for key, value in client_options(socket_timeout=socket_timeout, retries=retries).items()
+            if key != "socket_keepalive"
+        }
     return {
         "decode_responses": False,
         "socket_timeout": socket_timeout,
@@ -43,12 +50,12 @@ def client_options(*, socket_timeout: float | None, retries: int) -> dict:
 
 def connect(url: str, *, socket_timeout: float | None = REQUEST_TIMEOUT_SECONDS, retries: int = 2) -> redis.Redis:
     """A client for `url` (redis://, rediss://, unix://; passwords in the URL work)."""
-    return redis.Redis.from_url(url, **client_options(socket_timeout=socket_timeout, retries=retries))
+    return redis.Redis.from_url(url, **client_options(socket_timeout=socket_timeout, retries=retries, url=url))
 
 
 def connect_async(url: str, *, socket_timeout: float = LIVE_TIMEOUT_SECONDS) -> aioredis.Redis:
     """An asyncio client for `url`, for the live pages."""
-    return aioredis.Redis.from_url(url, **client_options(socket_timeout=socket_timeout, retries=1))
+    return aioredis.Redis.from_url(url, **client_options(socket_timeout=socket_timeout, retries=1, url=url))
 
 
 def _cluster_options(*, socket_timeout: float | None, retries: int) -> dict:
