@@ -1,8 +1,9 @@
 """Shared pieces of the benchmarks (workers, live latency, filter, chart).
 
-A private redis-server with persistence off, a real daphne with its own SQLite database
-and user (as tests/live_server.py does it), the processes each benchmark starts (all
-stopped in `finally`, also on Ctrl-C or SIGTERM), and small helpers for the report.
+A private redis-server with persistence off, a real daphne with its own SQLite database and
+user (DaphneApp), the app as the run command serves it, with any of the ASGI servers compared
+(ServedApp), the processes each benchmark starts (all stopped in `finally`, also on Ctrl-C or
+SIGTERM), and small helpers for the report.
 Nothing here touches a Redis, a database or a process it did not start.
 """
 
@@ -35,7 +36,11 @@ from tests.support.redis_server import RedisServer, free_port  # noqa: E402
 # They are not in requirements.txt: the app does not need them.
 BENCH_PACKAGES = {
     "walrus": "walrus==0.9.8",
-    "websockets": "websockets==17.4",
+    # The ASGI servers bench/live_latency.py compares with the one the app ships (uvicorn, pinned
+    # in requirements.txt with uvloop, httptools and websockets).
+    "granian": "granian==2.8.7",
+    "hypercorn": "hypercorn==0.18.0",
+    "wsproto": "wsproto==1.3.2",
 }
 
 
@@ -246,6 +251,112 @@ class DaphneApp:
     def stop(self) -> None:
         if self.server is not None:
             self.processes.stop(self.server)
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+class ServedApp:
+    """The app as the run command serves it: `python -m weatherstreams.serve --server S --processes N`
+    (granian, which cannot adopt an inherited socket, with its own `--workers N`), with its own
+    SQLite database and `users` users (tester0, tester1, ...; one password), made once by `prepare`;
+    `launch` (again) starts a server on it. The live pages allow 50 sockets per user and process
+    (WEATHERSTREAMS_LIVE_SOCKETS_PER_USER), so many tabs need many users, as many browsers would."""
+
+    def __init__(self, processes: Processes, redis_url: str) -> None:
+        self.processes = processes
+        self.directory = Path(tempfile.mkdtemp(prefix="weatherstreams-bench-web-"))
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            "REDIS_URL": redis_url,
+            "DATABASE_URL": f"sqlite:///{self.directory / 'db.sqlite3'}",
+            "WEATHERSTREAMS_VAR_DIR": str(self.directory),
+            "DJANGO_SECRET_KEY": "bench-live-" + "x" * 50,
+            "DJANGO_DEBUG": "0",
+            "DJANGO_HTTPS": "0",
+            "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+            "DJANGO_SETTINGS_MODULE": "weatherstreams.settings",
+            "PYTHONUNBUFFERED": "1",
+        }
+        self.launcher: subprocess.Popen | None = None
+        self.label = ""
+        self.serial = 0
+
+    def prepare(self, users: int) -> list[str]:
+        """Migrate and make `users` users with PASSWORD (hashed once); their names."""
+        names = [f"{USERNAME}{n}" for n in range(users)]
+        subprocess.run([sys.executable, str(ROOT / "manage.py"), "migrate", "--noinput"], cwd=ROOT, env=self.env,
+                       check=True, capture_output=True)  # fmt: skip
+        script = (
+            "from django.contrib.auth import get_user_model; User = get_user_model(); "
+            f"first = User.objects.create_user(username={names[0]!r}, password={PASSWORD!r}); "
+            f"User.objects.bulk_create([User(username=name, password=first.password) for name in {names[1:]!r}])"
+        )
+        subprocess.run([sys.executable, str(ROOT / "manage.py"), "shell", "-c", script], cwd=ROOT, env=self.env,
+                       check=True, capture_output=True)  # fmt: skip
+        return names
+
+    def launch(self, server: str, web_processes: int, ws: str | None = None) -> ServedApp:
+        """Start `server` with `web_processes` processes on this app's port (stopping the one before)."""
+        self.stop_server()
+        self.serial += 1
+        self.log_path = self.directory / f"web{self.serial}.log"
+        log = self.log_path.open("ab")
+        if server == "granian":
+            command = [
+                sys.executable, "-m", "granian", "--interface", "asginl", "--host", "127.0.0.1", "--port",
+                str(self.port), "--workers", str(web_processes), "--loop", "uvloop", "--no-respawn-failed-workers",
+                "weatherstreams.asgi:application",
+            ]  # fmt: skip
+        else:
+            command = [
+                sys.executable, "-m", "weatherstreams.serve", "--host", "127.0.0.1", "--port", str(self.port),
+                "--processes", str(web_processes), "--server", server, *(["--ws", ws] if ws else []),
+            ]  # fmt: skip
+        self.label = f"{server}{' (' + ws + ')' if ws else ''}, {web_processes} process{'es' * (web_processes > 1)}"
+        self.launcher = self.processes.spawn(
+            "web", command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            if self.launcher.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{self.label} did not start:\n{self.log()[-3000:]}")
+            if len(self.server_pids()) >= web_processes:
+                try:
+                    with LOCAL_HTTP.open(self.url + "/accounts/login/", timeout=1) as response:
+                        if response.status == 200:
+                            break
+                except OSError:
+                    pass
+            time.sleep(0.1)
+        # Every process answers (SO_REUSEPORT spreads connections by hash: a few tries reach each).
+        for _ in range(10 * web_processes):
+            with contextlib.suppress(OSError), LOCAL_HTTP.open(self.url + "/accounts/login/", timeout=5):
+                pass
+        return self
+
+    def server_pids(self) -> list[int]:
+        """The launcher and every process under it (the server processes)."""
+        if self.launcher is None or self.launcher.poll() is not None:
+            return []
+        below = descendants(self.launcher.pid)
+        return [self.launcher.pid, *below] if below else []
+
+    def cpu(self) -> float:
+        """CPU seconds used so far by the launcher and the server processes."""
+        return sum(value for value in map(cpu_seconds, self.server_pids()) if value == value)
+
+    def log(self) -> str:
+        path = getattr(self, "log_path", None)
+        return path.read_text(errors="replace") if path and path.exists() else ""
+
+    def stop_server(self) -> None:
+        if self.launcher is not None:
+            self.processes.stop(self.launcher, timeout=15)
+            self.launcher = None
+
+    def stop(self) -> None:
+        self.stop_server()
         shutil.rmtree(self.directory, ignore_errors=True)
 
 

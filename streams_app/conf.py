@@ -32,6 +32,11 @@ DEFAULTS = {
     # one server process: more than a person watches, while distinct tails cost a blocking Redis
     # connection each, so a script opening thousands is stopped.
     "WEATHERSTREAMS_LIVE_SOCKETS_PER_USER": 50,
+    # A live page whose socket has taken nothing for this long (one message not yet out of the
+    # server: the page stopped reading) is let go of and closed with 4408; it reconnects to a fresh
+    # snapshot when it reads again. Before that, once it is SUBSCRIBER_QUEUE messages (or 1 MiB)
+    # behind, nothing more is kept for it (live/feeds.py): its memory is bounded either way.
+    "WEATHERSTREAMS_LIVE_SEND_TIMEOUT_SECONDS": 5.0,
     # run_consumer's defaults (each can be given on the command line too)
     "WEATHERSTREAMS_WORKER_COUNT": 100,
     "WEATHERSTREAMS_WORKER_BLOCK_MS": 2000,
@@ -67,6 +72,7 @@ class AppSettings:
     live_snapshot_rows: int
     live_processed_rows: int
     live_sockets_per_user: int
+    live_send_timeout_seconds: float
     worker_count: int
     worker_block_ms: int
     worker_claim_idle_ms: int
@@ -88,6 +94,8 @@ def app_settings() -> AppSettings:
         raise ImproperlyConfigured("WEATHERSTREAMS_CHART_SCAN_LIMIT must be at least 1.")
     if problem := dead_letter_template_problem(values["WEATHERSTREAMS_DEAD_LETTER_STREAM"]):
         raise ImproperlyConfigured(f"WEATHERSTREAMS_DEAD_LETTER_STREAM {problem}")
+    if not values["WEATHERSTREAMS_LIVE_SEND_TIMEOUT_SECONDS"] > 0:
+        raise ImproperlyConfigured("WEATHERSTREAMS_LIVE_SEND_TIMEOUT_SECONDS must be more than 0.")
     if not values["WEATHERSTREAMS_METRICS_MAX_SERIES"] >= 1:
         raise ImproperlyConfigured("WEATHERSTREAMS_METRICS_MAX_SERIES must be at least 1.")
     if not values["WEATHERSTREAMS_METRICS_CACHE_SECONDS"] >= 0:
@@ -111,6 +119,7 @@ def app_settings() -> AppSettings:
         live_snapshot_rows=values["WEATHERSTREAMS_LIVE_SNAPSHOT_ROWS"],
         live_processed_rows=values["WEATHERSTREAMS_LIVE_PROCESSED_ROWS"],
         live_sockets_per_user=values["WEATHERSTREAMS_LIVE_SOCKETS_PER_USER"],
+        live_send_timeout_seconds=values["WEATHERSTREAMS_LIVE_SEND_TIMEOUT_SECONDS"],
         worker_count=values["WEATHERSTREAMS_WORKER_COUNT"],
         worker_block_ms=values["WEATHERSTREAMS_WORKER_BLOCK_MS"],
         worker_claim_idle_ms=values["WEATHERSTREAMS_WORKER_CLAIM_IDLE_MS"],

@@ -1,29 +1,44 @@
-"""Serve the ASGI application with several daphne processes on one address.
+"""Serve the ASGI application with several web server processes on one address.
 
-    python -m weatherstreams.serve [--host H] [--port P] [--processes N] [-- daphne options]
+    python -m weatherstreams.serve [--host H] [--port P] [--processes N] [--server S] [--proxy-headers]
+                                   [-- daphne options]
 
-Defaults: WEATHERSTREAMS_HOST (127.0.0.1), WEATHERSTREAMS_PORT (8000), WEATHERSTREAMS_WEB_PROCESSES (1).
-Options after `--` go to every daphne (scripts/run passes `--proxy-headers`); `--no-server-name` is
-always on (no Server banner).
+Defaults: WEATHERSTREAMS_HOST (127.0.0.1), WEATHERSTREAMS_PORT (8000), WEATHERSTREAMS_WEB_PROCESSES (1),
+--server uvicorn. The server (bench/README.md has the measurements that chose it):
 
-This launcher binds the listening socket(s) itself and starts N `daphne --fd` processes that accept
-on them, so all N serve one port. Each process has its own live feeds (streams_app/live/registry.py);
-they share the Channels layer (QUEUE_REDIS_URL) and everything else through Redis and the database.
+- `uvicorn` (the default): uvicorn on uvloop with httptools and the `websockets` library's sans-I/O
+  protocol (`--ws`, default websockets-sansio; `wsproto` also works), run inside each process by this
+  module (`--child`), on the socket the launcher made. Its WebSocket `send` waits while the client's
+  socket is full, so a tab that stops reading holds back its own sends (and is then resynchronised or
+  closed by the app, streams_app/live/sockets.py) instead of growing the server's memory.
+- `daphne`: what `manage.py runserver` runs; its `send` never waits (Twisted buffers every frame in
+  memory), and a WebSocket message costs it several times uvicorn's CPU. Options after `--` go to it.
+- `hypercorn` (on uvloop), for comparison.
+
+Every variant serves the same weatherstreams.asgi application (Channels, the same origin and host
+checks, static files through WhiteNoise) and sends no Server header. `--proxy-headers` trusts
+X-Forwarded-For/-Proto: daphne from any peer, uvicorn from FORWARDED_ALLOW_IPS (default 127.0.0.1).
+
+This launcher binds the listening socket(s) itself and starts N processes that accept on them, so
+all N serve one port. Each process has its own live feeds (streams_app/live/registry.py); they share
+the Channels layer (QUEUE_REDIS_URL) and everything else through Redis and the database.
 
 How connections are shared: on Linux each process gets its own socket, every one bound to the same
 address with SO_REUSEPORT, and the kernel spreads new connections over them evenly (by a hash of the
 connection's addresses). One socket shared by all would do too, but every process is woken for each
 connection and the one that wins keeps accepting what is queued, so under light load one process
 tends to get most of the (long-lived) WebSockets. Elsewhere (macOS, the BSDs: SO_REUSEPORT there
-does not balance) the processes share one socket. daphne cannot set SO_REUSEPORT on a socket it binds
-itself, hence `--fd`. Before binding, a plain probe bind makes sure nothing else holds the port (a
-second launcher would otherwise silently share it).
+does not balance) the processes share one socket. No server can set SO_REUSEPORT on a socket it binds
+itself, hence the inherited socket (`--fd`). Before binding, a plain probe bind makes sure nothing
+else holds the port (a second launcher would otherwise silently share it).
 
 It restarts nothing: if a process ends on its own, the launcher says which, stops the others and
 exits 1. SIGTERM or SIGINT (Ctrl-C) stops every process (SIGTERM, then SIGKILL after --stop-timeout
-seconds or at a second signal) and exits 0 when all stopped cleanly. On Linux
-the processes also get SIGTERM if the launcher itself is killed, so none is left behind. With more
-than one process, each line a process prints is prefixed with `webN[pid]`.
+seconds or at a second signal) and exits 0 when all stopped cleanly; each server closes its
+WebSockets (uvicorn with 1012, "service restart": the pages reconnect) and ends within
+GRACEFUL_SECONDS. On Linux the processes also get SIGTERM if the launcher itself is killed, so none
+is left behind. With more than one process, each line a process prints is prefixed with `webN[pid]`.
+Each process prints its server's `ready_line` once it accepts connections (the tests wait for it).
 """
 
 from __future__ import annotations
@@ -46,8 +61,32 @@ from typing import BinaryIO
 APPLICATION = "weatherstreams.asgi:application"
 # How long the processes have to stop after SIGTERM before they are killed.
 STOP_TIMEOUT_SECONDS = 10.0
+# How long a server process gives its open connections (live pages' WebSockets, a download) to end
+# after SIGTERM before it cancels them: well inside STOP_TIMEOUT_SECONDS.
+GRACEFUL_SECONDS = 3.0
 POLL_SECONDS = 0.1
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
+DEFAULT_SERVER = "uvicorn"
+UVICORN_WEBSOCKETS = ("websockets-sansio", "wsproto", "websockets")
+# What a process this module runs (`--child`) prints once it accepts connections.
+CHILD_READY = "serve: accepting connections"
+
+
+@dataclass(frozen=True)
+class Server:
+    """An ASGI server the launcher can start on an inherited listening socket."""
+
+    name: str
+    ready_line: str  # what each of its processes prints once it accepts connections
+    takes_ipv6_fd: bool = True  # whether it adopts an inherited IPv6 socket as such
+
+
+SERVERS = {
+    "uvicorn": Server("uvicorn", CHILD_READY),
+    # daphne's `--fd` adopts a socket as IPv4 (its fd endpoint has no way to say otherwise).
+    "daphne": Server("daphne", "Listening on TCP address", takes_ipv6_fd=False),
+    "hypercorn": Server("hypercorn", CHILD_READY),
+}
 
 
 def say(message: str) -> None:
@@ -79,14 +118,25 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         argv, daphne_args = argv[:split], argv[split + 1 :]
     parser = argparse.ArgumentParser(
         prog="python -m weatherstreams.serve",
-        description="Serve the app with N daphne processes on one address (options after -- go to daphne).",
+        description="Serve the app with N web server processes on one address (options after -- go to daphne).",
     )
     parser.add_argument("--host", default=os.environ.get("WEATHERSTREAMS_HOST") or "127.0.0.1")
     parser.add_argument("--port", type=int, default=None, help="default WEATHERSTREAMS_PORT or 8000")
     parser.add_argument("--processes", type=int, default=None, help="default WEATHERSTREAMS_WEB_PROCESSES or 1")
+    parser.add_argument("--server", choices=sorted(SERVERS), default=DEFAULT_SERVER, help=f"default {DEFAULT_SERVER}")
+    parser.add_argument("--ws", choices=UVICORN_WEBSOCKETS, default=UVICORN_WEBSOCKETS[0], help="uvicorn's protocol")
+    parser.add_argument("--proxy-headers", action="store_true", help="trust X-Forwarded-For/-Proto (see above)")
     parser.add_argument("--application", default=APPLICATION)
     parser.add_argument("--stop-timeout", type=float, default=STOP_TIMEOUT_SECONDS)
+    # One server process, run by the launcher on the socket it passed (not for people).
+    parser.add_argument("--child", choices=("uvicorn", "hypercorn"), help=argparse.SUPPRESS)
+    parser.add_argument("--fd", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if daphne_args and args.server != "daphne" and not args.child:
+        raise LaunchError(f"options after -- are daphne's; {args.server} takes none ({' '.join(daphne_args)})")
+    if args.child:
+        args.daphne_args = []
+        return args
     if args.port is None:
         args.port = env_int("WEATHERSTREAMS_PORT", 8000)
     if args.processes is None:
@@ -146,17 +196,17 @@ def check_free(host: str, port: int) -> None:
     probe.close()
 
 
-def listening_sockets(host: str, port: int, count: int) -> list[socket.socket] | None:
+def listening_sockets(host: str, port: int, count: int, server: Server) -> list[socket.socket] | None:
     """`count` listening sockets on host:port with SO_REUSEPORT where that balances, else one; None for
-    an IPv6 address with one process, which daphne binds itself (see below)."""
+    an IPv6 address with one daphne process, which daphne binds itself (see below)."""
     family, address = resolve(host, port)
-    if family != socket.AF_INET:
+    if family != socket.AF_INET and not server.takes_ipv6_fd:
         # daphne's `--fd` adopts a socket as IPv4 (its fd endpoint has no way to say otherwise), and
         # clients' addresses would then come out garbled (the login lockout counts by address).
         if count > 1:
             raise LaunchError(
-                f"more than one web process needs an IPv4 address ({host} is not): daphne takes inherited "
-                "sockets as IPv4 only; use 127.0.0.1 or 0.0.0.0 (or one process)"
+                f"more than one daphne process needs an IPv4 address ({host} is not): daphne takes inherited "
+                "sockets as IPv4 only; use 127.0.0.1 or 0.0.0.0, one process, or another --server"
             )
         check_free(host, port)
         return None
@@ -248,29 +298,30 @@ class Launcher:
     def on_signal(self, signum: int, _frame) -> None:
         self.signals.append(signum)
 
-    def daphne_command(self, binding: list[str]) -> list[str]:
+    def command(self, binding: list[str]) -> list[str]:
+        """One server process's command line; `binding` is `--fd N` (or, for daphne, `-b H -p P`)."""
+        args = self.args
+        if args.server == "daphne":
+            proxy = ["--proxy-headers"] if args.proxy_headers else []
+            return [sys.executable, "-m", "daphne", *binding, "--no-server-name", *proxy, *args.daphne_args,
+                    args.application]  # fmt: skip
         return [
-            sys.executable,
-            "-m",
-            "daphne",
-            *binding,
-            "--no-server-name",
-            *self.args.daphne_args,
-            self.args.application,
-        ]
+            sys.executable, "-m", "weatherstreams.serve", "--child", args.server, *binding, "--ws", args.ws,
+            "--application", args.application, *(["--proxy-headers"] if args.proxy_headers else []),
+        ]  # fmt: skip
 
     def start(self, sockets: list[socket.socket] | None) -> None:
         total = self.args.processes
         prefixed = total > 1
         hook = die_with_launcher_hook()
         for number in range(1, total + 1):
-            if sockets is None:  # one process on an IPv6 address: daphne binds it
+            if sockets is None:  # one daphne process on an IPv6 address: daphne binds it
                 binding, fds = ["-b", self.args.host, "-p", str(self.args.port)], ()
             else:
                 fd = sockets[(number - 1) % len(sockets)].fileno()
                 binding, fds = ["--fd", str(fd)], (fd,)
             popen = subprocess.Popen(
-                self.daphne_command(binding),
+                self.command(binding),
                 pass_fds=fds,
                 preexec_fn=hook,  # safe: no thread runs yet (the relays start below)
                 stdout=subprocess.PIPE if prefixed else None,
@@ -282,7 +333,7 @@ class Launcher:
         for sock in sockets or ():
             sock.close()
         for process in self.processes:
-            say(f"{process.describe(total)}: daphne")
+            say(f"{process.describe(total)}: {self.args.server}")
             if prefixed:
                 prefix = f"web{process.number}[{process.pid}] ".encode()
                 for source, target in ((process.popen.stdout, sys.stdout), (process.popen.stderr, sys.stderr)):
@@ -314,7 +365,7 @@ class Launcher:
     def stop(self) -> bool:
         """Stop every process: SIGTERM, then SIGKILL after --stop-timeout seconds or at the next
         signal; whether all stopped on their own (none had to be killed). (After Ctrl-C the
-        terminal has signalled the daphnes already; SIGTERM as well does them no harm.)"""
+        terminal has signalled the processes already; SIGTERM as well does them no harm.)"""
         signals = len(self.signals)
         for process in self.alive():
             with contextlib.suppress(ProcessLookupError):
@@ -333,7 +384,7 @@ class Launcher:
     def run(self) -> int:
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, self.on_signal)
-        sockets = listening_sockets(self.args.host, self.args.port, self.args.processes)
+        sockets = listening_sockets(self.args.host, self.args.port, self.args.processes, SERVERS[self.args.server])
         total = self.args.processes
         if sockets is None:
             address, how = f"http://[{self.args.host.strip('[]')}]:{self.args.port}/", ""
@@ -376,9 +427,78 @@ def prepare_settings() -> None:
         raise LaunchError(f"the settings cannot be read: {error}") from error
 
 
+# --- one server process, on the socket the launcher passed (`--child`) ------------------
+
+
+def inherited_socket(fd: int) -> socket.socket:
+    """The listening socket the launcher passed, as its own family (IPv4 or IPv6)."""
+    return socket.socket(fileno=fd)
+
+
+def run_uvicorn(args: argparse.Namespace) -> int:
+    """uvicorn on uvloop and httptools, in this process, until SIGTERM/SIGINT (its own handlers)."""
+    import uvicorn
+
+    class Announced(uvicorn.Server):
+        async def startup(self, sockets=None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started:
+                print(
+                    f"{CHILD_READY} (uvicorn {uvicorn.__version__}, {args.ws}, pid {os.getpid()})",
+                    file=sys.stderr,
+                    flush=True,
+                )
+
+    config = uvicorn.Config(
+        args.application,
+        loop="uvloop",
+        http="httptools",
+        ws=args.ws,
+        lifespan="off",  # Channels' router has no lifespan protocol
+        server_header=False,
+        proxy_headers=args.proxy_headers,
+        timeout_graceful_shutdown=GRACEFUL_SECONDS,
+    )
+    server = Announced(config)
+    server.run(sockets=[inherited_socket(args.fd)])
+    return 0 if server.started else 1
+
+
+def run_hypercorn(args: argparse.Namespace) -> int:
+    """hypercorn on uvloop, in this process, until SIGTERM/SIGINT."""
+    import asyncio
+
+    import uvloop
+    from hypercorn.asyncio import serve
+    from hypercorn.config import Config
+
+    config = Config()
+    config.bind = [f"fd://{args.fd}"]
+    config.include_server_header = False
+    config.graceful_timeout = GRACEFUL_SECONDS
+    config.accesslog = "-"
+    module, _, attribute = args.application.partition(":")
+    application = getattr(importlib.import_module(module), attribute)
+    stop = asyncio.Event()
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        print(f"{CHILD_READY} (hypercorn, pid {os.getpid()})", file=sys.stderr, flush=True)
+        await serve(application, config, shutdown_trigger=stop.wait, mode="asgi")
+
+    uvloop.run(main())
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parse_args(sys.argv[1:] if argv is None else argv)
+        if args.child == "uvicorn":
+            return run_uvicorn(args)
+        if args.child == "hypercorn":
+            return run_hypercorn(args)
         prepare_settings()
         return Launcher(args).run()
     except LaunchError as error:

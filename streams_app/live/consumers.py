@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import re
 
 from asgiref.sync import sync_to_async
@@ -23,6 +24,8 @@ from streams_app.live.feeds import FeedSpec, Subscription
 from streams_app.live.messages import (
     CLOSE_FORBIDDEN,
     CLOSE_NOT_FOUND,
+    CLOSE_TOO_SLOW,
+    RESYNC,
     Message,
     Outgoing,
     error_message,
@@ -32,6 +35,7 @@ from streams_app.live.messages import (
     not_your_job,
     redis_unavailable,
     tail_snapshot,
+    too_slow,
 )
 from streams_app.live.registry import registry
 from streams_app.live.sockets import LiveSocket, Refused
@@ -39,6 +43,8 @@ from streams_app.live.sockets import LiveSocket, Refused
 # RQ's own alphabet for job IDs (rq.job.JOB_ID_PATTERN); RQ makes 36-character UUIDs, and 64 keeps
 # the job's channel-layer group ("job.<id>") inside Channels' 100 characters.
 JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+logger = logging.getLogger("streams_app.live")
 
 
 class LiveConsumer(LiveSocket):
@@ -48,6 +54,7 @@ class LiveConsumer(LiveSocket):
     channel_layer_alias = None
 
     subscription: Subscription | None = None
+    relay_task: asyncio.Task | None = None
 
     async def connect(self) -> None:
         self.require_signed_in()
@@ -55,9 +62,11 @@ class LiveConsumer(LiveSocket):
         await self.check_target()
         self.count_socket()
         await self.accept()
-        self.subscription = await registry().subscribe(self.feed())
+        self.subscription = await registry().subscribe(
+            self.feed(), send_timeout=app_settings().live_send_timeout_seconds, on_stuck=self.fell_behind
+        )
         await self.send_snapshot()
-        self.run_in_background(self.relay)
+        self.relay_task = self.run_in_background(self.relay)
 
     async def leave(self) -> None:
         if self.subscription is not None:
@@ -65,16 +74,43 @@ class LiveConsumer(LiveSocket):
             self.subscription = None
 
     async def relay(self) -> None:
-        while self.subscription is not None:
-            message = await self.subscription.get()
-            if message.type == "resync":
+        """Send the tab each message of its feed: the hot path, run for every tab of every message."""
+        subscription = self.subscription
+        send = self.server_send
+        loop = asyncio.get_running_loop()
+        while subscription is self.subscription:
+            message = await subscription.get()
+            subscription.sending_since = loop.time()  # a send that never ends is found by the feed
+            if message is RESYNC:
                 await self.send_snapshot()
-                continue
-            outgoing = self.filter(message)
-            if isinstance(outgoing, Outgoing):
-                await self.send(text_data=outgoing.text)  # encoded once for every tab
-            elif outgoing is not None:
-                await self.send_json(outgoing)
+            else:
+                outgoing = self.filter(message)
+                if outgoing is message:
+                    await send(message.frame)  # encoded and framed once for every tab
+                elif outgoing is not None:
+                    await self.send_json(outgoing)
+            subscription.sending_since = None
+
+    def fell_behind(self) -> None:
+        """The feed found this tab stuck in one send for over the timeout: let go of its feed and inbox
+        at once, and close it with 4408 (sent after what is queued, once the page reads again). It
+        keeps its place in its user's cap until the connection ends, so pages that never read cannot
+        pile up."""
+        if self.subscription is None:
+            return
+        self.subscription.close()
+        self.subscription = None
+        if self.relay_task is not None:
+            self.relay_task.cancel()
+        seconds = app_settings().live_send_timeout_seconds
+        logger.info("live socket %s stopped reading for over %g s; closing it", self.scope.get("path"), seconds)
+
+        async def close_when_read() -> None:
+            with contextlib.suppress(Exception):  # the page may be gone by then
+                await self.send_json(too_slow(seconds))
+                await self.close(CLOSE_TOO_SLOW)
+
+        self.run_in_background(close_when_read)
 
     async def send_snapshot(self) -> None:
         try:
@@ -106,10 +142,12 @@ class StreamTailConsumer(LiveConsumer):
     """New entries of one stream, oldest first: the newest ones on (re)connect, then each one once."""
 
     last_sent: StreamId | None = None
+    in_step = False
 
     def parse_route(self) -> None:
         self.stream = name_from_token(self.scope["url_route"]["kwargs"]["token"])
         self.last_sent = None
+        self.in_step = False
 
     async def check_target(self) -> None:
         # Redis away: cannot tell yet; the feed says so, and resynchronises the page when it is back.
@@ -122,15 +160,21 @@ class StreamTailConsumer(LiveConsumer):
     async def snapshot(self) -> Message:
         reader = registry().reader_for_snapshots()
         entries = await reader.latest(self.stream, app_settings().live_snapshot_rows)
+        self.in_step = False  # the next feed message may overlap the snapshot
         if entries:
             self.last_sent = entries[-1].stream_id
         return tail_snapshot(entries)
 
     def filter(self, message: Outgoing) -> Outgoing | Message | None:
+        if self.in_step:
+            # In step with the feed since its first message after the snapshot: the feed's messages
+            # follow one another without overlap, so the rest is sent as is, nothing compared.
+            return message
         if message.type != "entries":
             return message
         if self.last_sent is None or (message.first is not None and message.first > self.last_sent):
             self.last_sent = message.last
+            self.in_step = True
             return message  # all of it is new to this tab: send the shared text
         # Right after a snapshot the first message may overlap it: entry by entry.
         fresh = [entry for entry in message.data["entries"] if StreamId.parse(entry["id"]) > self.last_sent]

@@ -5,6 +5,14 @@ poll) and fans its messages (built in messages.py) out to every subscribed WebSo
 this process: a thousand tabs on one stream cost one blocking read, not a thousand. A
 subscriber that falls behind is told to resynchronise from Redis instead of being fed a
 silently incomplete picture.
+
+Back-pressure: a tab's inbox holds at most SUBSCRIBER_QUEUE messages. The server's `send` waits
+while a tab's socket is full (uvicorn: weatherstreams/serve.py), so a tab that stops reading
+stops taking from its inbox; when the inbox overflows it is emptied at once (the messages are
+released) and nothing more is kept for that tab, which gets a fresh snapshot when it reads again.
+One whose send has not completed within WEATHERSTREAMS_LIVE_SEND_TIMEOUT_SECONDS is let go of
+(sockets.py closes it with 4408), found when its overflowed inbox is offered the next message:
+the tabs that keep up never pay for the check.
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -35,13 +44,16 @@ logger = logging.getLogger("streams_app.live")
 # --- tuning -------------------------------------------------------------------------------
 # Fan-out at most this often per feed: at thousands of entries a second, one message
 # carries many entries instead of one message per entry per tab. 10 ms adds less than a
-# screen frame (16.7 ms at 60 Hz) to what a tab shows; past MANY_TABS subscribers the
-# per-tab cost of each message dominates, and fewer, larger messages (25 ms) keep the
-# process ahead of the stream. bench/live_latency.py measures this and patches
-# COALESCE_SECONDS, so the feed reads it at run time.
+# screen frame (16.7 ms at 60 Hz) to what a tab shows. With many tabs the window grows with
+# what a fan-out costs: at least FANOUT_WINDOW_FACTOR times the time the last fan-outs took
+# (smoothed), so fanning out takes at most half of the process's time and the rest is left
+# for reading, HTTP and other feeds; a busier process sends fewer, larger messages instead of
+# falling behind. The fan-out's time is measured for free: publishing wakes every tab's relay,
+# and the feed's own next turn of the event loop comes after all of them (FIFO).
 COALESCE_SECONDS = 0.010
-COALESCE_SECONDS_MANY_TABS = 0.025
-MANY_TABS = 20
+FANOUT_WINDOW_FACTOR = 2.0
+COALESCE_SECONDS_MAX = 0.200
+FANOUT_SMOOTHING = 0.2  # weight of the newest fan-out time in the running estimate
 # Entries one XREAD may return: a busy stream is caught up in a few reads, not thousands.
 TAIL_BATCH = 500
 # Processing reports one read of a group's events may return (a report covers a batch).
@@ -51,8 +63,9 @@ PROCESSED_BATCH = 200
 # never taken for a dead connection.
 BLOCK_MS = 5000
 # Messages a tab may fall behind by (two seconds of a busy stream at one message per 10 ms
-# window) before it is told to resynchronise: a stuck tab costs bounded memory.
+# window), and their size, before it is told to resynchronise: a stuck tab costs bounded memory.
 SUBSCRIBER_QUEUE = 200
+SUBSCRIBER_QUEUE_BYTES = 1 << 20
 # A reload closes a socket and opens another at once: the feed (and its position) is kept
 # for this long after its last tab leaves (registry.py stops it), instead of a new reader.
 IDLE_FEED_GRACE_SECONDS = 5.0
@@ -79,29 +92,79 @@ class FeedSpec:
     make: FeedFactory
 
 
-class Subscription:
-    """One WebSocket's inbox on a feed; bounded, so a stuck tab cannot eat the server's memory."""
+class Inbox(deque):
+    """A tab's queue of messages: a deque (asyncio.Queue's bookkeeping costs a tenth of a busy
+    server's time at hundreds of tabs, for a queue with one reader and one writer)."""
 
-    def __init__(self, feed: Feed) -> None:
+    def empty(self) -> bool:
+        return not self
+
+    def qsize(self) -> int:
+        return len(self)
+
+
+class Subscription:
+    """One WebSocket's inbox on a feed; bounded, so a stuck tab cannot eat the server's memory.
+
+    Its reader (the socket's relay, one task) takes messages with `get`; it says when a send
+    starts and ends (`sending_since`), and `on_stuck` is called (once) when a send has not ended
+    within `send_timeout` seconds."""
+
+    def __init__(self, feed: Feed, *, send_timeout: float | None = None, on_stuck: Callable[[], None] | None = None):
         self.feed = feed
-        self.queue: asyncio.Queue[Outgoing] = asyncio.Queue(maxsize=SUBSCRIBER_QUEUE)
+        self.queue: Inbox = Inbox()
+        self.waiter: asyncio.Future | None = None  # the reader's, while the inbox is empty
+        self.queued_bytes = 0  # the text of what is in the queue
         self.overflowed = False
+        self.sending_since: float | None = None  # loop time a send began, None between sends
+        self.send_timeout = send_timeout
+        self.on_stuck = on_stuck
 
     def offer(self, message: Outgoing) -> None:
-        """Queue `message`, or remember that this inbox overflowed."""
-        try:
-            self.queue.put_nowait(message)
-        except asyncio.QueueFull:
+        """Queue `message`; on overflow empty the inbox (its memory goes at once) and keep nothing more
+        until the reader has been told to resynchronise; a reader stuck in one send is let go of."""
+        if self.overflowed:
+            self._check_stuck()
+            return
+        if self.queued_bytes > SUBSCRIBER_QUEUE_BYTES or len(self.queue) >= SUBSCRIBER_QUEUE:
             self.overflowed = True
+            self._empty()
+            return
+        self.queue.append(message)
+        self.queued_bytes += len(message.text)
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _empty(self) -> None:
+        self.queue.clear()
+        self.queued_bytes = 0
+
+    def _check_stuck(self) -> None:
+        since, timeout = self.sending_since, self.send_timeout
+        if since is None or timeout is None or self.on_stuck is None:
+            return
+        if asyncio.get_running_loop().time() - since > timeout:
+            on_stuck, self.on_stuck = self.on_stuck, None
+            on_stuck()
 
     async def get(self) -> Outgoing:
         """The next message; RESYNC (and an emptied inbox) after an overflow."""
+        while not self.queue:
+            if self.overflowed:
+                break
+            self.waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self.waiter
+            finally:
+                self.waiter = None
         if self.overflowed:
             self.overflowed = False
-            while not self.queue.empty():
-                self.queue.get_nowait()
+            self._empty()
             return RESYNC
-        return await self.queue.get()
+        message = self.queue.popleft()
+        self.queued_bytes -= len(message.text)
+        return message
 
     def close(self) -> None:
         """Leave the feed (which stops once idle for IDLE_FEED_GRACE_SECONDS)."""
@@ -123,9 +186,11 @@ class Feed:
         """Start reading, in a task of the running loop, until cancelled."""
         self.task = asyncio.get_running_loop().create_task(self._guarded_run(), name=f"feed {self.key}")
 
-    def subscribe(self) -> Subscription:
-        """A new inbox on this feed (and the feed is no longer idle)."""
-        subscription = Subscription(self)
+    def subscribe(
+        self, *, send_timeout: float | None = None, on_stuck: Callable[[], None] | None = None
+    ) -> Subscription:
+        """A new inbox on this feed (and the feed is no longer idle); see Subscription for the rest."""
+        subscription = Subscription(self, send_timeout=send_timeout, on_stuck=on_stuck)
         self.subscriptions.add(subscription)
         self._stop_at = None
         return subscription
@@ -145,7 +210,7 @@ class Feed:
         if not self.subscriptions:
             return
         outgoing = message if isinstance(message, Outgoing) else Outgoing.of(message)
-        for subscription in list(self.subscriptions):
+        for subscription in list(self.subscriptions):  # a stuck one may unsubscribe meanwhile
             subscription.offer(outgoing)
 
     async def _guarded_run(self) -> None:
@@ -183,6 +248,12 @@ class StreamTailFeed(Feed):
         super().__init__(key, reader)
         self.stream = stream
         self.position: str | None = None
+        self.fanout_seconds = 0.0  # smoothed time one fan-out took (see COALESCE_SECONDS)
+
+    @property
+    def window(self) -> float:
+        """How long after one fan-out the next may start: COALESCE_SECONDS, more when fan-outs are costly."""
+        return min(COALESCE_SECONDS_MAX, max(COALESCE_SECONDS, FANOUT_WINDOW_FACTOR * self.fanout_seconds))
 
     async def run(self) -> None:
         if self.position is None:
@@ -193,8 +264,7 @@ class StreamTailFeed(Feed):
             entries = await self.reader.read_after(self.stream, self.position, count=TAIL_BATCH, block_ms=BLOCK_MS)
             if not entries:
                 continue
-            window = COALESCE_SECONDS if len(self.subscriptions) <= MANY_TABS else COALESCE_SECONDS_MANY_TABS
-            wait = window - (time.monotonic() - last_flush)
+            wait = self.window - (time.monotonic() - last_flush)
             if wait > 0:
                 # Flushed a moment ago: gather what else arrives in the rest of the window.
                 await asyncio.sleep(wait)
@@ -202,6 +272,9 @@ class StreamTailFeed(Feed):
             self.position = entries[-1].id
             last_flush = time.monotonic()
             self.publish(tail_entries(entries))
+            await asyncio.sleep(0)  # every relay woken by the publish runs before this returns
+            took = time.monotonic() - last_flush
+            self.fanout_seconds += FANOUT_SMOOTHING * (took - self.fanout_seconds)
 
 
 async def read_group_counts(reader: LiveReader, stream: str, group: str) -> Message:

@@ -35,25 +35,28 @@ GONE_WORKER_SHOWN_SECONDS = 3600
 @dataclass(frozen=True, slots=True)
 class Outgoing:
     """A feed message, JSON-encoded once for every tab (with its first and last entry IDs when it
-    carries entries): per-tab, per-entry work is what limits how many tabs a process can serve."""
+    carries entries), and the ASGI `websocket.send` event that carries it, built once too: per-tab
+    work is what limits how many tabs a process can serve, so a tab only hands `frame` to the server."""
 
     data: Message
     text: str
     first: StreamId | None = None
     last: StreamId | None = None
-
-    @property
-    def type(self) -> str:
-        return self.data["type"]
+    type: str = ""
+    frame: dict = field(default_factory=dict)
 
     @classmethod
     def of(cls, data: Message, *, first: str | None = None, last: str | None = None) -> Outgoing:
         """`data` encoded once, with the IDs of the first and last entries it carries, if any."""
+        text = json.dumps(data)
         return cls(
             data,
-            json.dumps(data),
+            text,
             StreamId.parse(first) if first else None,
             StreamId.parse(last) if last else None,
+            data["type"],
+            # Servers only read an event (uvicorn, daphne, hypercorn): one serves every tab.
+            {"type": "websocket.send", "text": text},
         )
 
 
@@ -79,9 +82,13 @@ CLOSE_FORBIDDEN = 4403  # a job that is someone else's
 CLOSE_NOT_FOUND = 4404  # no such stream, job or live address
 CLOSE_NOT_A_STREAM = 4409  # the key holds something else
 CLOSE_TOO_MANY_SOCKETS = 4429  # the user's live sockets in this process are at the cap
-# Standard codes: the page reconnects after these.
+# Standard codes, and 4408: the page reconnects after these (socket.js stops only on REFUSAL_CODES).
 CLOSE_SERVER_ERROR = 1011  # the consumer failed; it has let go of its feed
 CLOSE_TRY_AGAIN_LATER = 1013  # Redis is away and the socket cannot be checked yet
+# The page stopped reading: what it was sent had not left the server after
+# WEATHERSTREAMS_LIVE_SEND_TIMEOUT_SECONDS (a 408 of sorts). It has let go of its feed; the page,
+# when it reads again, gets this close and reconnects to a fresh snapshot.
+CLOSE_TOO_SLOW = 4408
 REFUSAL_CODES = frozenset(
     {CLOSE_UNAUTHENTICATED, CLOSE_FORBIDDEN, CLOSE_NOT_FOUND, CLOSE_NOT_A_STREAM, CLOSE_TOO_MANY_SOCKETS}
 )
@@ -121,6 +128,10 @@ def not_a_job_address(job_id: str) -> Message:
 
 def no_live_feed(path: str) -> Message:
     return error_message(f"There is no live feed at {display_name(path)[:200]}.")
+
+
+def too_slow(seconds: float) -> Message:
+    return error_message(f"This page stopped reading its live feed for over {seconds:g} s; reconnecting to catch up.")
 
 
 def server_failed() -> Message:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 
 from streams_app.conf import app_settings
 from streams_app.gateway.clients import live_client
@@ -50,13 +50,16 @@ class FeedRegistry:
             self.reader = LiveReader(live_client())
         return self.reader
 
-    async def subscribe(self, spec: FeedSpec) -> Subscription:
-        """A new inbox on the feed `spec` names (started if need be), once it has read Redis or timed out."""
+    async def subscribe(
+        self, spec: FeedSpec, *, send_timeout: float | None = None, on_stuck: Callable[[], None] | None = None
+    ) -> Subscription:
+        """A new inbox on the feed `spec` names (started if need be), once it has read Redis or timed out
+        (`send_timeout`, `on_stuck`: see feeds.Subscription)."""
         feed = self.feeds.get(spec.key)
         if feed is None or (feed.task is not None and feed.task.done()):
             feed = self.feeds[spec.key] = spec.make(spec.key, self._reader())
             feed.start()
-        subscription = feed.subscribe()
+        subscription = feed.subscribe(send_timeout=send_timeout, on_stuck=on_stuck)
         if self._reaper is None or self._reaper.done():
             self._reaper = asyncio.get_running_loop().create_task(self._reap())
         with contextlib.suppress(asyncio.TimeoutError):

@@ -36,6 +36,8 @@ from streams_app.live.messages import (
 
 logger = logging.getLogger("streams_app.live")
 
+# Where weatherstreams.asgi keeps the server's own `send` in a WebSocket's scope.
+SERVER_SEND = "weatherstreams.server_send"
 # The pages send tiny requests ({"action": "resync"}); anything longer is not one of them, and
 # is refused before it is parsed.
 MAX_FRAME_CHARACTERS = 4096
@@ -154,11 +156,19 @@ class LiveSocket(AsyncJsonWebsocketConsumer):
 
     # --- background work and letting go --------------------------------------------------
 
-    def run_in_background(self, work: Callable[[], Awaitable[None]]) -> None:
+    def run_in_background(self, work: Callable[[], Awaitable[None]]) -> asyncio.Task:
         """Run `work` in a task of this socket: cancelled when the socket goes; its failure closes the socket."""
         task = asyncio.get_running_loop().create_task(self._guarded(work))
         self.background.add(task)
         task.add_done_callback(self.background.discard)
+        return task
+
+    @property
+    def server_send(self) -> Callable[[dict], Awaitable[None]]:
+        """The server's own `send`, for events that need nothing of the middleware between (a live
+        message: no session to save, no cookie to set); weatherstreams.asgi puts it in the scope, and
+        without it (a test's communicator) this is the consumer's `send` as Channels gave it."""
+        return self.scope.get(SERVER_SEND) or self.base_send
 
     async def _guarded(self, work: Callable[[], Awaitable[None]]) -> None:
         try:

@@ -1,7 +1,8 @@
-"""The app as users get it, for browser tests: a real daphne (HTTP and WebSockets) on a free
-port, with its own SQLite database, on the suite's Redis and the real channel layer; and a real
-RQ job worker when a test needs one. In a cluster run the streams are on the cluster and the
-queue (RQ, the channel layer) on the suite's redis-server, as in production."""
+"""The app as users get it, for browser tests: the web server the run command ships
+(`python -m weatherstreams.serve`, one process: uvicorn, HTTP and WebSockets) on a free port, with
+its own SQLite database, on the suite's Redis and the real channel layer; and a real RQ job worker
+when a test needs one. In a cluster run the streams are on the cluster and the queue (RQ, the
+channel layer) on the suite's redis-server, as in production."""
 
 from __future__ import annotations
 
@@ -17,12 +18,15 @@ from tests.support.redis_server import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 USERNAME, PASSWORD = "tester", "a-long-browser-password"
+WEB_LOG = "web"  # the web server's log: log(WEB_LOG)
 
 
 class LiveApp:
-    def __init__(self, queue_url: str, *, streams_url: str | None = None) -> None:
+    def __init__(self, queue_url: str, *, streams_url: str | None = None, server: str | None = None) -> None:
         """`queue_url`: the suite's redis-server; `streams_url`: the app's streams, by default where
-        the run put them for every child process (REDIS_URL: the cluster in a cluster run)."""
+        the run put them for every child process (REDIS_URL: the cluster in a cluster run); `server`:
+        another of weatherstreams.serve's servers than the one it ships (to compare)."""
+        self.server_choice = ["--server", server] if server else []
         self.directory = Path(tempfile.mkdtemp(prefix="weatherstreams-live-"))
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -42,6 +46,7 @@ class LiveApp:
             "PYTHONUNBUFFERED": "1",
         }
         self.processes: list[subprocess.Popen] = []
+        self.server: subprocess.Popen | None = None
 
     def manage(self, *args: str, **kwargs) -> subprocess.CompletedProcess:
         return subprocess.run(
@@ -64,18 +69,18 @@ class LiveApp:
             # the browser tests make every kind of change: a stream-admin may
             "user.groups.add(Group.objects.get(name='stream-admins'))",
         )
+        # As scripts/run serves it (the same launcher and server; no Server banner), in one process.
         self.server = self.spawn(
-            "daphne",
+            WEB_LOG,
             [
                 sys.executable,
                 "-m",
-                "daphne",
-                "-b",
+                "weatherstreams.serve",
+                "--host",
                 "127.0.0.1",
-                "-p",
+                "--port",
                 str(self.port),
-                "--no-server-name",  # as scripts/run serves it: no Server banner
-                "weatherstreams.asgi:application",
+                *self.server_choice,
             ],
         )
         deadline = time.monotonic() + 30
@@ -87,7 +92,7 @@ class LiveApp:
             except OSError:
                 pass
             if self.server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"daphne did not start:\n{self.log('daphne')}")
+                raise RuntimeError(f"the web server did not start:\n{self.log(WEB_LOG)}")
             time.sleep(0.1)
 
     def spawn(self, name: str, command: list[str]) -> subprocess.Popen:
@@ -99,7 +104,22 @@ class LiveApp:
     def start_job_worker(self) -> subprocess.Popen:
         return self.spawn("rqworker", [sys.executable, str(ROOT / "manage.py"), "rqworker", "default"])
 
+    def web_pid(self) -> int | None:
+        """The pid of the process that serves the app (the launcher's one child), once it runs."""
+        if self.server is None:
+            return None
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                except (OSError, IndexError, ValueError):
+                    continue
+                if parent == self.server.pid:
+                    return int(entry.name)
+        return None
+
     def log(self, name: str) -> str:
+        name = WEB_LOG if name == "daphne" else name  # the name tests knew the web server's log by
         path = self.directory / f"{name}.log"
         return path.read_text(errors="replace") if path.exists() else ""
 

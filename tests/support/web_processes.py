@@ -1,6 +1,7 @@
-"""The app served by several daphne processes (`python -m weatherstreams.serve --processes N`), for
-the system tests: the launcher on a free port with its own SQLite database, on the suite's
-redis-server and the real channel layer.
+"""The app served by several web server processes (`python -m weatherstreams.serve --processes N`,
+the server the run command ships unless a test names another with `--server`), for the system
+tests: the launcher on a free port with its own SQLite database, on the suite's redis-server and
+the real channel layer.
 
 The kernel decides which process accepts a connection; /proc says which one did (the server side
 of a connection is a socket inode in /proc/net/tcp, held open by one process in /proc/<pid>/fd), so
@@ -34,6 +35,7 @@ from tests.support.live_server import PASSWORD, ROOT, USERNAME, LiveApp
 from tests.support.processes import stop_process
 from tests.support.redis_server import free_port
 from tests.support.workers import wait_until
+from weatherstreams.serve import DEFAULT_SERVER, SERVERS
 
 START_SECONDS = 30.0
 ACCEPT_SECONDS = 5.0
@@ -246,19 +248,21 @@ class Launch:
         self.name = f"serve-{self.port}"
         command = [sys.executable, "-m", "weatherstreams.serve", "--host", "127.0.0.1", "--port", str(self.port)]
         self.process = served.app.spawn(self.name, [*command, "--processes", str(processes), *args])
+        self.server = args[args.index("--server") + 1] if "--server" in args else DEFAULT_SERVER
         self.children: list[int] = []
 
     def log(self) -> str:
         return self.served.app.log(self.name)
 
     def wait_ready(self) -> Launch:
-        """Until every daphne listens and the address answers."""
+        """Until every web process listens and the address answers."""
+        ready_line = SERVERS[self.server].ready_line
 
         def ready() -> bool:
             if self.process.poll() is not None:
                 raise AssertionError(f"the launcher exited with {self.process.returncode}:\n{self.log()}")
             self.children = child_pids(self.process.pid)
-            if len(self.children) != self.processes or self.log().count("Listening on TCP address") < self.processes:
+            if len(self.children) != self.processes or self.log().count(ready_line) < self.processes:
                 return False
             with contextlib.suppress(OSError), urllib.request.urlopen(self.url + "/accounts/login/", timeout=1) as r:
                 return r.status == 200
@@ -321,8 +325,8 @@ class Launch:
 
     def access_log_line(self, pid: int, client_port: int, text: str, timeout: float = 5.0) -> str | None:
         """The line web process `pid` logged for the connection from `client_port` that holds `text`
-        (waited for: daphne writes it after the response, and the launcher relays it after that)."""
-        prefix = re.compile(rf"^web\d+\[{pid}\] 127\.0\.0\.1:{client_port} .*{re.escape(text)}", re.MULTILINE)
+        (waited for: the server writes it after the response, and the launcher relays it after that)."""
+        prefix = re.compile(rf"^web\d+\[{pid}\] .*\b127\.0\.0\.1:{client_port} .*{re.escape(text)}", re.MULTILINE)
         deadline = time.monotonic() + timeout
         while (found := prefix.search(self.log())) is None and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -338,7 +342,8 @@ class Launch:
         stop_process(self.process, timeout=15)
         for pid in self.children:  # none should be left; never leave one behind
             with contextlib.suppress(OSError):
-                if alive(pid) and b"daphne" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                command = Path(f"/proc/{pid}/cmdline").read_bytes()
+                if alive(pid) and (b"daphne" in command or b"weatherstreams.serve" in command):
                     os.kill(pid, signal.SIGKILL)
 
 

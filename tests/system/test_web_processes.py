@@ -1,6 +1,7 @@
 """Several web processes on one port (`python -m weatherstreams.serve --processes 2`, as
-`WEATHERSTREAMS_WEB_PROCESSES=2 ./scripts/run` starts them): real daphne processes, the real
-channel layer, the suite's redis-server. Each connection lands on one process; /proc tells which
+`WEATHERSTREAMS_WEB_PROCESSES=2 ./scripts/run` starts them): real uvicorn processes (the server the
+run command ships; daphne once, as `--server daphne`), the real channel layer, the suite's
+redis-server. Each connection lands on one process; /proc tells which
 (tests/support/web_processes.py), so a test puts a live page on one process and a write on another.
 """
 
@@ -20,7 +21,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
 from streams_app.jobs.progress import job_group
-from tests.support.web_processes import Launch, ServedApp, alive
+from tests.support.web_processes import Launch, ServedApp, SocketClosed, alive
 
 pytestmark = [
     pytest.mark.processes,
@@ -41,7 +42,7 @@ def two(served) -> Launch:
     return served.launch(2)
 
 
-def test_two_daphne_processes_share_the_port_and_both_answer(two):
+def test_two_web_processes_share_the_port_and_both_answer(two):
     assert len(two.children) == 2 and len(set(two.children)) == 2
     assert "2 web processes on http://127.0.0.1:" in two.log()
     for pid in two.children:
@@ -50,7 +51,7 @@ def test_two_daphne_processes_share_the_port_and_both_answer(two):
         response = two.request(sock, "GET", "/accounts/login/")
         assert response.status == 200
         assert response.getheader("Server") is None, "no Server banner on any process"
-        line = two.access_log_line(pid, client_port, '"GET /accounts/login/" 200')
+        line = two.access_log_line(pid, client_port, 'GET /accounts/login/ HTTP/1.1" 200')
         assert line, f"web process {pid} logged no request from port {client_port}:\n{two.log()[-3000:]}"
 
 
@@ -77,7 +78,9 @@ def test_a_live_page_on_one_process_gets_a_reading_added_through_another(two, re
         )
         assert response.status == 201, response.body
         added = json.loads(response.body)["id"]
-        assert two.access_log_line(writer, api_port, '"POST /api/streams/chennai/readings" 201'), two.log()[-3000:]
+        assert two.access_log_line(writer, api_port, 'POST /api/streams/chennai/readings HTTP/1.1" 201'), two.log()[
+            -3000:
+        ]
 
         received = live.receive_until(
             lambda message: message["type"] == "entries" and any(e["id"] == added for e in message["entries"])
@@ -122,16 +125,37 @@ def test_a_job_started_on_one_process_is_followed_on_another_over_the_shared_cha
         live.close()
 
 
-def test_sigterm_stops_every_web_process_within_seconds(served):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_stop_signal_stops_every_web_process_within_seconds_closing_live_pages_so_they_reconnect(
+    served, redis_client, signum
+):
     launch = served.launch(2)
     children = list(launch.children)
+    redis_client.xadd("chennai", {"temperature": "25", "humidity": "11"})
+    live = launch.websocket(launch.connect(), "/ws/streams/chennai/tail/", launch.login())
+    assert live.receive_json()["type"] == "snapshot"
     began = time.monotonic()
-    launch.signal(signal.SIGTERM)
+    launch.signal(signum)
+    with pytest.raises(SocketClosed) as closed:
+        live.receive_until(lambda message: False, timeout=5)
+    assert closed.value.code == 1012, "service restart: the page reconnects"
     assert launch.wait(timeout=10) == 0, launch.log()
     assert time.monotonic() - began < 5, f"took {time.monotonic() - began:.1f} s"
     assert not [pid for pid in children if alive(pid)], "no web process is left behind"
-    assert "SIGTERM: stopping 2 web processes" in launch.log()
+    assert f"{signal.Signals(signum).name}: stopping 2 web processes" in launch.log()
     assert "all web processes stopped" in launch.log()
+    live.close()
+
+
+def test_daphne_still_serves_the_app_when_chosen(served):
+    launch = served.launch(1, "--server", "daphne")
+    sock = launch.connect()
+    response = launch.request(sock, "GET", "/accounts/login/")
+    assert response.status == 200
+    assert response.getheader("Server") is None
+    assert "web process 1 of 1" in launch.log() and ": daphne" in launch.log()
+    launch.signal(signal.SIGTERM)
+    assert launch.wait(timeout=10) == 0, launch.log()
 
 
 def test_a_web_process_killed_stops_the_rest_and_the_launcher_fails_saying_which(served):
