@@ -176,6 +176,23 @@ USERNAME, PASSWORD = "tester", "a-long-browser-password"
 LOCAL_HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
+def app_environment(redis_url: str, directory: Path) -> dict[str, str]:
+    """The environment of a web server of the app's own for a benchmark: its Redis, its own SQLite
+    database and var/ in `directory`, production settings over plain HTTP on 127.0.0.1."""
+    return {
+        **os.environ,
+        "REDIS_URL": redis_url,
+        "DATABASE_URL": f"sqlite:///{directory / 'db.sqlite3'}",
+        "WEATHERSTREAMS_VAR_DIR": str(directory),
+        "DJANGO_SECRET_KEY": "bench-live-" + "x" * 50,
+        "DJANGO_DEBUG": "0",
+        "DJANGO_HTTPS": "0",
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+        "DJANGO_SETTINGS_MODULE": "weatherstreams.settings",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
 class DaphneApp:
     """The app as users get it: a real daphne (HTTP + WebSockets) with its own SQLite
     database and one user, on the given Redis (the idea of tests/live_server.py)."""
@@ -185,18 +202,7 @@ class DaphneApp:
         self.directory = Path(tempfile.mkdtemp(prefix="weatherstreams-benchwl-daphne-"))
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {
-            **os.environ,
-            "REDIS_URL": redis_url,
-            "DATABASE_URL": f"sqlite:///{self.directory / 'db.sqlite3'}",
-            "WEATHERSTREAMS_VAR_DIR": str(self.directory),
-            "DJANGO_SECRET_KEY": "bench-live-" + "x" * 50,
-            "DJANGO_DEBUG": "0",
-            "DJANGO_HTTPS": "0",
-            "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-            "DJANGO_SETTINGS_MODULE": "weatherstreams.settings",
-            "PYTHONUNBUFFERED": "1",
-        }
+        self.env = app_environment(redis_url, self.directory)
         self.server: subprocess.Popen | None = None
 
     def manage(self, *args: str) -> subprocess.CompletedProcess:
@@ -266,18 +272,7 @@ class ServedApp:
         self.directory = Path(tempfile.mkdtemp(prefix="weatherstreams-bench-web-"))
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {
-            **os.environ,
-            "REDIS_URL": redis_url,
-            "DATABASE_URL": f"sqlite:///{self.directory / 'db.sqlite3'}",
-            "WEATHERSTREAMS_VAR_DIR": str(self.directory),
-            "DJANGO_SECRET_KEY": "bench-live-" + "x" * 50,
-            "DJANGO_DEBUG": "0",
-            "DJANGO_HTTPS": "0",
-            "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-            "DJANGO_SETTINGS_MODULE": "weatherstreams.settings",
-            "PYTHONUNBUFFERED": "1",
-        }
+        self.env = app_environment(redis_url, self.directory)
         self.launcher: subprocess.Popen | None = None
         self.label = ""
         self.serial = 0
