@@ -174,10 +174,10 @@ def test_recording_after_a_script_flush_loads_the_script_again(history, redis_cl
     assert len(history.read(STREAM, GROUP).samples) == 2
 
 
+# On a cluster each script runs on its own (redis-py refuses scripts in a cluster pipeline).
+@pytest.mark.single_node
 def test_a_record_takes_one_round_trip_on_one_node(redis_client, group):
     """Every stream's script in one pipeline, as EVALSHA (no SCRIPT EXISTS first): counted by the server."""
-    if hasattr(redis_client, "get_node_from_key"):
-        pytest.skip("on a cluster each script runs on its own (redis-py refuses scripts in a cluster pipeline)")
     history = GroupHistoryStore(redis_client)
     record(history)  # loads the script
     before = _calls(redis_client)
