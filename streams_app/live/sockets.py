@@ -47,6 +47,13 @@ RELEASE_WAIT_SECONDS = 1.0
 RECANCEL_EVERY_SECONDS = 0.05
 
 
+def _client_gone(scope: dict, gone: OSError) -> None:
+    """A send found the connection gone (the page closed or navigated away while it was being
+    sent to: uvicorn raises ClientDisconnected, an OSError; nothing in a live socket does I/O but
+    its sends, Redis failures arrive as DomainError): an everyday end, not a failure."""
+    logger.info("live socket %s: the client went away (%s)", scope.get("path"), gone.__class__.__name__)
+
+
 class Refused(Exception):
     """Raised while connecting: the socket is accepted, sent `message`, then closed with `code`."""
 
@@ -78,6 +85,8 @@ class LiveSocket(AsyncJsonWebsocketConsumer):
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         try:
             await super().__call__(scope, receive, send)
+        except OSError as gone:
+            _client_gone(scope, gone)
         except Exception:
             # connect, a frame, a channel-layer event or the layer's own receive failed: once logged,
             # the socket is closed and the consumer ends, instead of a traceback and a feed left running.
@@ -177,6 +186,9 @@ class LiveSocket(AsyncJsonWebsocketConsumer):
             raise
         except Refused as refusal:
             await self.refuse(refusal.code, refusal.message)
+        except OSError as gone:
+            _client_gone(self.scope, gone)
+            await self.release()
         except Exception:
             logger.exception("live socket %s failed; closing it", self.scope.get("path"))
             await self.fail()

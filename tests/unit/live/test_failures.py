@@ -12,6 +12,7 @@ import logging
 import pytest
 import redis.cluster
 from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
 
 from streams_app.errors import RedisUnavailable
 from streams_app.gateway.errors import guarded
@@ -218,3 +219,38 @@ def test_a_cluster_refusal_that_is_a_bug_stays_a_bug():
 
     with pytest.raises(redis.exceptions.RedisClusterException):
         asyncio.run(guarded(crossslot_read()))
+
+
+class ClientGone(ConnectionResetError):
+    """What a server's send raises once the page has gone (uvicorn: ClientDisconnected, an OSError)."""
+
+
+async def gone_async(*args, **kwargs):
+    raise ClientGone("the client went away")
+
+
+@pytest.mark.parametrize("where", ["accept", "relay"])
+def test_a_page_that_went_away_mid_send_is_let_go_of_quietly(redis_client, monkeypatch, quick_reaping, caplog, where):
+    """A tab closed while it is being sent to is an everyday end: no error logged, no traceback,
+    its feed and its place in the user's cap given back."""
+    redis_client.xadd(STREAM, {"temperature": "26"})
+    caplog.set_level(logging.INFO, logger="streams_app.live")
+
+    async def scenario() -> None:
+        communicator = WebsocketCommunicator(live_application(), TAIL)
+        if where == "accept":
+            monkeypatch.setattr(StreamTailConsumer, "accept", gone_async)
+            await communicator.send_input({"type": "websocket.connect"})
+        else:
+            accepted, _ = await communicator.connect(timeout=5)
+            assert accepted
+            assert json.loads((await communicator.receive_output(timeout=5))["text"])["type"] == "snapshot"
+            monkeypatch.setattr(StreamTailConsumer, "server_send", property(lambda self: gone_async))
+            redis_client.xadd(STREAM, {"temperature": "27"})
+        await communicator.wait(timeout=5)  # the consumer ended, without raising
+        assert registry.registry().sockets_by_user == {}
+        await no_feed_left(redis_client)
+
+    run_live(scenario)
+    assert failures_logged(caplog) == []
+    assert any("the client went away (ClientGone)" in record.getMessage() for record in caplog.records)
