@@ -306,7 +306,7 @@ def anonymous_page(browser, live_app, redis_client, request):
         os.makedirs(ARTIFACTS, exist_ok=True)
         path = os.path.join(ARTIFACTS, f"{request.node.name}.png".replace("/", "_"))
         page.screenshot(path=path, full_page=True)
-        print(f"screenshot: {path}\n--- daphne log ---\n{live_app.log('daphne')[-3000:]}")
+        print(f"screenshot: {path}\n--- web server log ---\n{live_app.log('web')[-3000:]}")
     context.close()
 
 

@@ -1,6 +1,7 @@
 """Hardening: a Content-Security-Policy on every answer (pages, API, admin, the django-rq
-dashboard, static files, refusals), no Server banner from the real daphne, log lines printed
-once, login throttling through the login forms, and the database the suite was asked to run on."""
+dashboard, static files, refusals), no Server banner from the real web server (the one the run
+command ships), log lines printed once, login throttling through the login forms, and the
+database the suite was asked to run on."""
 
 from __future__ import annotations
 
@@ -198,7 +199,7 @@ def test_a_successful_login_resets_the_count(user):
     assert log_in(browser, "ana", PASSWORD).status_code == 302
 
 
-# --- the real daphne: no Server banner, log lines once ----------------------------------
+# --- the real web server: no Server banner, log lines once ------------------------------
 
 
 def fetch_headers(url: str):
@@ -210,7 +211,7 @@ def fetch_headers(url: str):
 
 
 @pytest.mark.system
-def test_the_real_daphne_sends_no_server_banner(live_app):
+def test_the_real_web_server_sends_no_server_banner(live_app):
     for path, status in [
         ("/accounts/login/", 200),
         ("/static/streams_app/app.css", 200),
@@ -241,16 +242,16 @@ def test_the_real_daphne_sends_no_server_banner(live_app):
 
 
 @pytest.mark.system
-def test_the_real_daphne_prints_a_log_line_once(live_app):
+def test_the_real_web_server_prints_a_log_line_once(live_app):
     path = f"/accounts/no-such-page-{uuid.uuid4().hex}/"
     answered, _ = fetch_headers(live_app.url + path)
     assert answered == 404
     line = f"Not Found: {path}"
     deadline = time.monotonic() + 5
-    while line not in live_app.log("daphne") and time.monotonic() < deadline:
+    while line not in live_app.log("web") and time.monotonic() < deadline:
         time.sleep(0.05)
     time.sleep(0.2)
-    assert live_app.log("daphne").count(line) == 1, live_app.log("daphne")[-2000:]
+    assert live_app.log("web").count(line) == 1, live_app.log("web")[-2000:]
 
 
 # --- the policy in a real browser -------------------------------------------------------

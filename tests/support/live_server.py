@@ -119,7 +119,6 @@ class LiveApp:
         return None
 
     def log(self, name: str) -> str:
-        name = WEB_LOG if name == "daphne" else name  # the name tests knew the web server's log by
         path = self.directory / f"{name}.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
