@@ -7,10 +7,11 @@ Defaults: WEATHERSTREAMS_HOST (127.0.0.1), WEATHERSTREAMS_PORT (8000), WEATHERST
 --server uvicorn. The server (bench/README.md has the measurements that chose it):
 
 - `uvicorn` (the default): uvicorn on uvloop with httptools and the `websockets` library's sans-I/O
-  protocol (`--ws`, default websockets-sansio; `wsproto` also works), run inside each process by this
-  module (`--child`), on the socket the launcher made. Its WebSocket `send` waits while the client's
-  socket is full, so a tab that stops reading holds back its own sends (and is then resynchronised or
-  closed by the app, streams_app/live/sockets.py) instead of growing the server's memory.
+  protocol (`--ws`, default websockets-sansio; `wsproto` also works), run inside each process by
+  weatherstreams/server_process.py (`--child`), on the socket the launcher made. Its WebSocket
+  `send` waits while the client's socket is full, so a tab that stops reading holds back its own
+  sends (and is then resynchronised or closed by the app, streams_app/live/sockets.py) instead of
+  growing the server's memory.
 - `daphne`: what `manage.py runserver` runs; its `send` never waits (Twisted buffers every frame in
   memory), and a WebSocket message costs it several times uvicorn's CPU. Options after `--` go to it.
 - `hypercorn` (on uvloop), for comparison.
@@ -36,8 +37,9 @@ It restarts nothing: if a process ends on its own, the launcher says which, stop
 exits 1. SIGTERM or SIGINT (Ctrl-C) stops every process (SIGTERM, then SIGKILL after --stop-timeout
 seconds or at a second signal) and exits 0 when all stopped cleanly; each server closes its
 WebSockets (uvicorn with 1012, "service restart": the pages reconnect) and ends within
-GRACEFUL_SECONDS. On Linux the processes also get SIGTERM if the launcher itself is killed, so none
-is left behind. With more than one process, each line a process prints is prefixed with `webN[pid]`.
+server_process.GRACEFUL_SECONDS. On Linux the processes also get SIGTERM if the launcher itself is
+killed, so none is left behind. With more than one process, each line a process prints is prefixed
+with `webN[pid]`.
 Each process prints its server's `ready_line` once it accepts connections (the tests wait for it).
 """
 
@@ -58,18 +60,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+from weatherstreams.listening import LaunchError, listening_sockets, shown_address
+from weatherstreams.server_process import CHILD_READY, run_hypercorn, run_uvicorn
+
 APPLICATION = "weatherstreams.asgi:application"
 # How long the processes have to stop after SIGTERM before they are killed.
 STOP_TIMEOUT_SECONDS = 10.0
-# How long a server process gives its open connections (live pages' WebSockets, a download) to end
-# after SIGTERM before it cancels them: well inside STOP_TIMEOUT_SECONDS.
-GRACEFUL_SECONDS = 3.0
 POLL_SECONDS = 0.1
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 DEFAULT_SERVER = "uvicorn"
 UVICORN_WEBSOCKETS = ("websockets-sansio", "wsproto", "websockets")
-# What a process this module runs (`--child`) prints once it accepts connections.
-CHILD_READY = "serve: accepting connections"
 
 
 @dataclass(frozen=True)
@@ -91,10 +91,6 @@ SERVERS = {
 
 def say(message: str) -> None:
     print(f"serve: {message}", file=sys.stderr, flush=True)
-
-
-class LaunchError(Exception):
-    """What keeps the launcher from starting, said in one line."""
 
 
 # --- options --------------------------------------------------------------------------
@@ -147,92 +143,6 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         raise LaunchError(f"no such port: {args.port}")
     args.daphne_args = daphne_args
     return args
-
-
-# --- the listening sockets ----------------------------------------------------------------
-
-
-def balances_with_reuseport() -> bool:
-    """Whether SO_REUSEPORT spreads connections over the sockets bound with it (Linux 3.9+)."""
-    return sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
-
-
-def resolve(host: str, port: int) -> tuple[socket.AddressFamily, tuple]:
-    try:
-        infos = socket.getaddrinfo(host or None, port, socket.AF_UNSPEC, socket.SOCK_STREAM, 0, socket.AI_PASSIVE)
-    except socket.gaierror as error:
-        raise LaunchError(f"cannot listen on {host}: {error.strerror}") from None
-    # IPv4 first, as daphne -b does for a name such as localhost.
-    family, _, _, _, address = sorted(infos, key=lambda info: info[0] != socket.AF_INET)[0]
-    return family, address
-
-
-def new_socket(family: socket.AddressFamily, *, reuseport: bool) -> socket.socket:
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as twisted does: TIME_WAIT is no obstacle
-    if reuseport:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    if family == socket.AF_INET6:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-    return sock
-
-
-def bind(sock: socket.socket, address: tuple, host: str) -> None:
-    try:
-        sock.bind(address)
-    except OSError as error:
-        sock.close()
-        shown = f"[{address[0]}]:{address[1]}" if sock.family == socket.AF_INET6 else f"{address[0]}:{address[1]}"
-        named = f" ({host})" if host and host.strip("[]") != address[0] else ""
-        raise LaunchError(f"cannot listen on {shown}{named}: {error.strerror}") from None
-
-
-def check_free(host: str, port: int) -> None:
-    """Refuse at once, in one line, an address that cannot be listened on."""
-    family, address = resolve(host, port)
-    probe = new_socket(family, reuseport=False)
-    bind(probe, address, host)
-    probe.close()
-
-
-def listening_sockets(host: str, port: int, count: int, server: Server) -> list[socket.socket] | None:
-    """`count` listening sockets on host:port with SO_REUSEPORT where that balances, else one; None for
-    an IPv6 address with one daphne process, which daphne binds itself (see below)."""
-    family, address = resolve(host, port)
-    if family != socket.AF_INET and not server.takes_ipv6_fd:
-        # daphne's `--fd` adopts a socket as IPv4 (its fd endpoint has no way to say otherwise), and
-        # clients' addresses would then come out garbled (the login lockout counts by address).
-        if count > 1:
-            raise LaunchError(
-                f"more than one daphne process needs an IPv4 address ({host} is not): daphne takes inherited "
-                "sockets as IPv4 only; use 127.0.0.1 or 0.0.0.0, one process, or another --server"
-            )
-        check_free(host, port)
-        return None
-    reuseport = count > 1 and balances_with_reuseport()
-    if reuseport and port != 0:
-        # A socket of another program holding the port with SO_REUSEPORT (a second launcher) would
-        # let ours in beside it: make sure the port is free first.
-        check_free(host, port)
-    sockets: list[socket.socket] = []
-    try:
-        for _ in range(count if reuseport else 1):
-            sock = new_socket(family, reuseport=reuseport)
-            bind(sock, address, host)
-            sock.listen(socket.SOMAXCONN)
-            sockets.append(sock)
-            address = sock.getsockname()  # port 0: the rest bind the port the first one got
-    except BaseException:
-        for sock in sockets:
-            sock.close()
-        raise
-    return sockets
-
-
-def shown_address(sock: socket.socket) -> str:
-    host, port = sock.getsockname()[:2]
-    return f"http://[{host}]:{port}/" if sock.family == socket.AF_INET6 else f"http://{host}:{port}/"
 
 
 # --- the processes --------------------------------------------------------------------
@@ -384,7 +294,9 @@ class Launcher:
     def run(self) -> int:
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, self.on_signal)
-        sockets = listening_sockets(self.args.host, self.args.port, self.args.processes, SERVERS[self.args.server])
+        sockets = listening_sockets(
+            self.args.host, self.args.port, self.args.processes, takes_ipv6_fd=SERVERS[self.args.server].takes_ipv6_fd
+        )
         total = self.args.processes
         if sockets is None:
             address, how = f"http://[{self.args.host.strip('[]')}]:{self.args.port}/", ""
@@ -425,71 +337,6 @@ def prepare_settings() -> None:
         importlib.import_module(os.environ["DJANGO_SETTINGS_MODULE"])
     except Exception as error:
         raise LaunchError(f"the settings cannot be read: {error}") from error
-
-
-# --- one server process, on the socket the launcher passed (`--child`) ------------------
-
-
-def inherited_socket(fd: int) -> socket.socket:
-    """The listening socket the launcher passed, as its own family (IPv4 or IPv6)."""
-    return socket.socket(fileno=fd)
-
-
-def run_uvicorn(args: argparse.Namespace) -> int:
-    """uvicorn on uvloop and httptools, in this process, until SIGTERM/SIGINT (its own handlers)."""
-    import uvicorn
-
-    class Announced(uvicorn.Server):
-        async def startup(self, sockets=None) -> None:
-            await super().startup(sockets=sockets)
-            if self.started:
-                print(
-                    f"{CHILD_READY} (uvicorn {uvicorn.__version__}, {args.ws}, pid {os.getpid()})",
-                    file=sys.stderr,
-                    flush=True,
-                )
-
-    config = uvicorn.Config(
-        args.application,
-        loop="uvloop",
-        http="httptools",
-        ws=args.ws,
-        lifespan="off",  # Channels' router has no lifespan protocol
-        server_header=False,
-        proxy_headers=args.proxy_headers,
-        timeout_graceful_shutdown=GRACEFUL_SECONDS,
-    )
-    server = Announced(config)
-    server.run(sockets=[inherited_socket(args.fd)])
-    return 0 if server.started else 1
-
-
-def run_hypercorn(args: argparse.Namespace) -> int:
-    """hypercorn on uvloop, in this process, until SIGTERM/SIGINT."""
-    import asyncio
-
-    import uvloop
-    from hypercorn.asyncio import serve
-    from hypercorn.config import Config
-
-    config = Config()
-    config.bind = [f"fd://{args.fd}"]
-    config.include_server_header = False
-    config.graceful_timeout = GRACEFUL_SECONDS
-    config.accesslog = "-"
-    module, _, attribute = args.application.partition(":")
-    application = getattr(importlib.import_module(module), attribute)
-    stop = asyncio.Event()
-
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
-        print(f"{CHILD_READY} (hypercorn, pid {os.getpid()})", file=sys.stderr, flush=True)
-        await serve(application, config, shutdown_trigger=stop.wait, mode="asgi")
-
-    uvloop.run(main())
-    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
